@@ -1,0 +1,166 @@
+//! Backend traits.
+//!
+//! [`Backend`] is this crate's own interface: values travel as `Arc`s, so the
+//! in-memory backend stores and returns pointers and the Python layer never
+//! copies a record it already holds. [`StorageBackend`] and
+//! [`StorageBackendDyn`] mirror NeMo Relay's traits of the same names, so Rust
+//! code written against NeMo Relay can use these backends unchanged; every
+//! [`Backend`] implements both.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::model::{
+    AccumulatorState, ExecutionPlan, Observations, PromptIR, RunRecord, StabilityAnalysisResult,
+    TrieEnvelope,
+};
+use crate::wire::Wire;
+
+pub type BoxStorageFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// Everything a relay_store backend does, with shared (`Arc`) values.
+pub trait Backend: Send + Sync + 'static {
+    fn store_run(&self, record: Arc<RunRecord>) -> impl Future<Output = Result<()>> + Send;
+    fn list_runs(&self, agent_id: &str) -> impl Future<Output = Result<Vec<Arc<RunRecord>>>> + Send;
+    fn store_plan(&self, plan: Arc<ExecutionPlan>) -> impl Future<Output = Result<()>> + Send;
+    fn load_plan(&self, agent_id: &str) -> impl Future<Output = Result<Option<Arc<ExecutionPlan>>>> + Send;
+    fn store_trie(&self, agent_id: &str, envelope: Arc<TrieEnvelope>) -> impl Future<Output = Result<()>> + Send;
+    fn load_trie(&self, agent_id: &str) -> impl Future<Output = Result<Option<Arc<TrieEnvelope>>>> + Send;
+    fn store_accumulators(
+        &self,
+        agent_id: &str,
+        state: Arc<AccumulatorState>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn load_accumulators(
+        &self,
+        agent_id: &str,
+    ) -> impl Future<Output = Result<Option<Arc<AccumulatorState>>>> + Send;
+    fn store_observations(
+        &self,
+        agent_id: &str,
+        observations: Arc<Observations>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn load_observations(
+        &self,
+        agent_id: &str,
+    ) -> impl Future<Output = Result<Option<Arc<Observations>>>> + Send;
+    fn store_stability(
+        &self,
+        agent_id: &str,
+        result: Arc<StabilityAnalysisResult>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn load_stability(
+        &self,
+        agent_id: &str,
+    ) -> impl Future<Output = Result<Option<Arc<StabilityAnalysisResult>>>> + Send;
+    fn close(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Refuses a value that could not be read back, before anything is written.
+pub fn ensure_writable<T: Wire>(what: impl FnOnce() -> String, value: &T) -> Result<()> {
+    value
+        .check()
+        .map_err(|e| Error::serialization(format!("cannot store {}: {e}", what())))
+}
+
+/// NeMo Relay's minimal async interface.
+pub trait StorageBackend: Send + Sync + 'static {
+    fn store_run(&self, record: &RunRecord) -> impl Future<Output = Result<()>> + Send;
+    fn load_plan(&self, agent_id: &str) -> impl Future<Output = Result<Option<ExecutionPlan>>> + Send;
+    fn list_runs(&self, agent_id: &str) -> impl Future<Output = Result<Vec<RunRecord>>> + Send;
+}
+
+/// NeMo Relay's object-safe interface. Unlike NeMo Relay's, `store_plan` is
+/// asynchronous here: a plan write must not block the caller's executor.
+pub trait StorageBackendDyn: Send + Sync + 'static {
+    fn store_run_dyn<'a>(&'a self, record: &'a RunRecord) -> BoxStorageFuture<'a, ()>;
+    fn load_plan_dyn<'a>(&'a self, agent_id: &'a str) -> BoxStorageFuture<'a, Option<ExecutionPlan>>;
+    fn list_runs_dyn<'a>(&'a self, agent_id: &'a str) -> BoxStorageFuture<'a, Vec<RunRecord>>;
+    fn store_trie<'a>(&'a self, agent_id: &'a str, envelope: &'a TrieEnvelope) -> BoxStorageFuture<'a, ()>;
+    fn load_trie<'a>(&'a self, agent_id: &'a str) -> BoxStorageFuture<'a, Option<TrieEnvelope>>;
+    fn store_accumulators<'a>(
+        &'a self,
+        agent_id: &'a str,
+        state: &'a AccumulatorState,
+    ) -> BoxStorageFuture<'a, ()>;
+    fn load_accumulators<'a>(&'a self, agent_id: &'a str) -> BoxStorageFuture<'a, Option<AccumulatorState>>;
+    fn store_plan<'a>(&'a self, plan: &'a ExecutionPlan) -> BoxStorageFuture<'a, ()>;
+    fn store_observations<'a>(&'a self, agent_id: &'a str, observations: &'a [PromptIR]) -> BoxStorageFuture<'a, ()>;
+    fn load_observations<'a>(&'a self, agent_id: &'a str) -> BoxStorageFuture<'a, Option<Vec<PromptIR>>>;
+    fn store_stability<'a>(
+        &'a self,
+        agent_id: &'a str,
+        result: &'a StabilityAnalysisResult,
+    ) -> BoxStorageFuture<'a, ()>;
+    fn load_stability<'a>(&'a self, agent_id: &'a str) -> BoxStorageFuture<'a, Option<StabilityAnalysisResult>>;
+}
+
+fn unshare<T: Clone>(v: Arc<T>) -> T {
+    Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone())
+}
+
+impl<B: Backend> StorageBackend for B {
+    fn store_run(&self, record: &RunRecord) -> impl Future<Output = Result<()>> + Send {
+        Backend::store_run(self, Arc::new(record.clone()))
+    }
+    async fn load_plan(&self, agent_id: &str) -> Result<Option<ExecutionPlan>> {
+        Ok(Backend::load_plan(self, agent_id).await?.map(unshare))
+    }
+    async fn list_runs(&self, agent_id: &str) -> Result<Vec<RunRecord>> {
+        Ok(Backend::list_runs(self, agent_id).await?.into_iter().map(unshare).collect())
+    }
+}
+
+impl<B: Backend> StorageBackendDyn for B {
+    fn store_run_dyn<'a>(&'a self, record: &'a RunRecord) -> BoxStorageFuture<'a, ()> {
+        Box::pin(StorageBackend::store_run(self, record))
+    }
+    fn load_plan_dyn<'a>(&'a self, agent_id: &'a str) -> BoxStorageFuture<'a, Option<ExecutionPlan>> {
+        Box::pin(StorageBackend::load_plan(self, agent_id))
+    }
+    fn list_runs_dyn<'a>(&'a self, agent_id: &'a str) -> BoxStorageFuture<'a, Vec<RunRecord>> {
+        Box::pin(StorageBackend::list_runs(self, agent_id))
+    }
+    fn store_trie<'a>(&'a self, agent_id: &'a str, envelope: &'a TrieEnvelope) -> BoxStorageFuture<'a, ()> {
+        Box::pin(Backend::store_trie(self, agent_id, Arc::new(envelope.clone())))
+    }
+    fn load_trie<'a>(&'a self, agent_id: &'a str) -> BoxStorageFuture<'a, Option<TrieEnvelope>> {
+        Box::pin(async move { Ok(Backend::load_trie(self, agent_id).await?.map(unshare)) })
+    }
+    fn store_accumulators<'a>(
+        &'a self,
+        agent_id: &'a str,
+        state: &'a AccumulatorState,
+    ) -> BoxStorageFuture<'a, ()> {
+        Box::pin(Backend::store_accumulators(self, agent_id, Arc::new(state.clone())))
+    }
+    fn load_accumulators<'a>(&'a self, agent_id: &'a str) -> BoxStorageFuture<'a, Option<AccumulatorState>> {
+        Box::pin(async move { Ok(Backend::load_accumulators(self, agent_id).await?.map(unshare)) })
+    }
+    fn store_plan<'a>(&'a self, plan: &'a ExecutionPlan) -> BoxStorageFuture<'a, ()> {
+        Box::pin(Backend::store_plan(self, Arc::new(plan.clone())))
+    }
+    fn store_observations<'a>(&'a self, agent_id: &'a str, observations: &'a [PromptIR]) -> BoxStorageFuture<'a, ()> {
+        let shared: Observations = observations.iter().cloned().map(Arc::new).collect();
+        Box::pin(Backend::store_observations(self, agent_id, Arc::new(shared)))
+    }
+    fn load_observations<'a>(&'a self, agent_id: &'a str) -> BoxStorageFuture<'a, Option<Vec<PromptIR>>> {
+        Box::pin(async move {
+            Ok(Backend::load_observations(self, agent_id)
+                .await?
+                .map(|obs| unshare(obs).into_iter().map(unshare).collect()))
+        })
+    }
+    fn store_stability<'a>(
+        &'a self,
+        agent_id: &'a str,
+        result: &'a StabilityAnalysisResult,
+    ) -> BoxStorageFuture<'a, ()> {
+        Box::pin(Backend::store_stability(self, agent_id, Arc::new(result.clone())))
+    }
+    fn load_stability<'a>(&'a self, agent_id: &'a str) -> BoxStorageFuture<'a, Option<StabilityAnalysisResult>> {
+        Box::pin(async move { Ok(Backend::load_stability(self, agent_id).await?.map(unshare)) })
+    }
+}

@@ -1,0 +1,22 @@
+//! relay-store: the learned state of adaptive agent runtimes (observed runs,
+//! execution plans, prediction tries, accumulators, prompt observations and
+//! stability results) in Redis or in memory, in NeMo Relay's wire format.
+//!
+//! The core (models, wire format, backends, traits) has no Python dependency;
+//! the `python` feature adds the PyO3 bindings that maturin builds.
+
+pub mod backend;
+pub mod error;
+pub mod memory;
+pub mod model;
+pub mod stats;
+pub mod wire;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use backend::{Backend, StorageBackend, StorageBackendDyn};
+pub use error::{Error, Result};
+pub use memory::InMemoryBackend;
+pub use model::*;
+pub use stats::Digest;

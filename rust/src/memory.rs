@@ -1,0 +1,209 @@
+//! Process-local storage.
+//!
+//! Nothing here waits on I/O, so every operation is a plain synchronous method
+//! and the async [`Backend`] impl merely wraps it in a ready future: a Python
+//! caller's coroutine finishes on its first step without visiting tokio.
+
+use std::collections::HashMap;
+use std::future::{ready, Future};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use uuid::Uuid;
+
+use crate::backend::{ensure_writable, Backend};
+use crate::error::{Error, Result};
+use crate::model::{
+    AccumulatorState, ExecutionPlan, Observations, RunRecord, StabilityAnalysisResult, TrieEnvelope,
+};
+
+#[derive(Default)]
+struct AgentRuns {
+    /// Index order: first store of each id.
+    order: Vec<Uuid>,
+    by_id: HashMap<Uuid, Arc<RunRecord>>,
+}
+
+#[derive(Default)]
+struct State {
+    runs: HashMap<String, AgentRuns>,
+    plans: HashMap<String, Arc<ExecutionPlan>>,
+    tries: HashMap<String, Arc<TrieEnvelope>>,
+    accumulators: HashMap<String, Arc<AccumulatorState>>,
+    observations: HashMap<String, Arc<Observations>>,
+    stability: HashMap<String, Arc<StabilityAnalysisResult>>,
+}
+
+#[derive(Default)]
+pub struct InMemoryBackend {
+    state: RwLock<State>,
+    closed: AtomicBool,
+}
+
+impl InMemoryBackend {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> Result<RwLockReadGuard<'_, State>> {
+        self.ensure_open()?;
+        // A panic while holding the lock cannot leave a half-written value:
+        // every write below is a single insert. So poisoning is ignored.
+        Ok(self.state.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn write(&self) -> Result<RwLockWriteGuard<'_, State>> {
+        self.ensure_open()?;
+        Ok(self.state.write().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::storage("backend is closed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn store_run_now(&self, record: Arc<RunRecord>) -> Result<()> {
+        ensure_writable(|| format!("run {}", record.id), &*record)?;
+        let mut state = self.write()?;
+        let agent = state.runs.entry(record.agent_id.clone()).or_default();
+        let id = record.id;
+        if agent.by_id.insert(id, record).is_none() {
+            agent.order.push(id);
+        }
+        Ok(())
+    }
+
+    pub fn list_runs_now(&self, agent_id: &str) -> Result<Vec<Arc<RunRecord>>> {
+        let state = self.read()?;
+        Ok(state
+            .runs
+            .get(agent_id)
+            .map(|a| a.order.iter().filter_map(|id| a.by_id.get(id).cloned()).collect())
+            .unwrap_or_default())
+    }
+
+    pub fn store_plan_now(&self, plan: Arc<ExecutionPlan>) -> Result<()> {
+        ensure_writable(|| format!("plan of agent {:?}", plan.agent_id), &*plan)?;
+        self.write()?.plans.insert(plan.agent_id.clone(), plan);
+        Ok(())
+    }
+
+    pub fn load_plan_now(&self, agent_id: &str) -> Result<Option<Arc<ExecutionPlan>>> {
+        Ok(self.read()?.plans.get(agent_id).cloned())
+    }
+
+    pub fn store_trie_now(&self, agent_id: &str, envelope: Arc<TrieEnvelope>) -> Result<()> {
+        ensure_writable(|| format!("trie of agent {agent_id:?}"), &*envelope)?;
+        self.write()?.tries.insert(agent_id.to_owned(), envelope);
+        Ok(())
+    }
+
+    pub fn load_trie_now(&self, agent_id: &str) -> Result<Option<Arc<TrieEnvelope>>> {
+        Ok(self.read()?.tries.get(agent_id).cloned())
+    }
+
+    pub fn store_accumulators_now(&self, agent_id: &str, state: Arc<AccumulatorState>) -> Result<()> {
+        ensure_writable(|| format!("accumulators of agent {agent_id:?}"), &*state)?;
+        self.write()?.accumulators.insert(agent_id.to_owned(), state);
+        Ok(())
+    }
+
+    pub fn load_accumulators_now(&self, agent_id: &str) -> Result<Option<Arc<AccumulatorState>>> {
+        Ok(self.read()?.accumulators.get(agent_id).cloned())
+    }
+
+    pub fn store_observations_now(&self, agent_id: &str, observations: Arc<Observations>) -> Result<()> {
+        ensure_writable(|| format!("observations of agent {agent_id:?}"), &*observations)?;
+        self.write()?.observations.insert(agent_id.to_owned(), observations);
+        Ok(())
+    }
+
+    pub fn load_observations_now(&self, agent_id: &str) -> Result<Option<Arc<Observations>>> {
+        Ok(self.read()?.observations.get(agent_id).cloned())
+    }
+
+    pub fn store_stability_now(&self, agent_id: &str, result: Arc<StabilityAnalysisResult>) -> Result<()> {
+        ensure_writable(|| format!("stability result of agent {agent_id:?}"), &*result)?;
+        self.write()?.stability.insert(agent_id.to_owned(), result);
+        Ok(())
+    }
+
+    pub fn load_stability_now(&self, agent_id: &str) -> Result<Option<Arc<StabilityAnalysisResult>>> {
+        Ok(self.read()?.stability.get(agent_id).cloned())
+    }
+
+    /// Drops every stored value; later calls fail with a storage error.
+    pub fn close_now(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+            *state = State::default();
+        }
+    }
+}
+
+impl Backend for InMemoryBackend {
+    fn store_run(&self, record: Arc<RunRecord>) -> impl Future<Output = Result<()>> + Send {
+        ready(self.store_run_now(record))
+    }
+    fn list_runs(&self, agent_id: &str) -> impl Future<Output = Result<Vec<Arc<RunRecord>>>> + Send {
+        ready(self.list_runs_now(agent_id))
+    }
+    fn store_plan(&self, plan: Arc<ExecutionPlan>) -> impl Future<Output = Result<()>> + Send {
+        ready(self.store_plan_now(plan))
+    }
+    fn load_plan(&self, agent_id: &str) -> impl Future<Output = Result<Option<Arc<ExecutionPlan>>>> + Send {
+        ready(self.load_plan_now(agent_id))
+    }
+    fn store_trie(&self, agent_id: &str, envelope: Arc<TrieEnvelope>) -> impl Future<Output = Result<()>> + Send {
+        ready(self.store_trie_now(agent_id, envelope))
+    }
+    fn load_trie(&self, agent_id: &str) -> impl Future<Output = Result<Option<Arc<TrieEnvelope>>>> + Send {
+        ready(self.load_trie_now(agent_id))
+    }
+    fn store_accumulators(
+        &self,
+        agent_id: &str,
+        state: Arc<AccumulatorState>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        ready(self.store_accumulators_now(agent_id, state))
+    }
+    fn load_accumulators(
+        &self,
+        agent_id: &str,
+    ) -> impl Future<Output = Result<Option<Arc<AccumulatorState>>>> + Send {
+        ready(self.load_accumulators_now(agent_id))
+    }
+    fn store_observations(
+        &self,
+        agent_id: &str,
+        observations: Arc<Observations>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        ready(self.store_observations_now(agent_id, observations))
+    }
+    fn load_observations(
+        &self,
+        agent_id: &str,
+    ) -> impl Future<Output = Result<Option<Arc<Observations>>>> + Send {
+        ready(self.load_observations_now(agent_id))
+    }
+    fn store_stability(
+        &self,
+        agent_id: &str,
+        result: Arc<StabilityAnalysisResult>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        ready(self.store_stability_now(agent_id, result))
+    }
+    fn load_stability(
+        &self,
+        agent_id: &str,
+    ) -> impl Future<Output = Result<Option<Arc<StabilityAnalysisResult>>>> + Send {
+        ready(self.load_stability_now(agent_id))
+    }
+    fn close(&self) -> impl Future<Output = Result<()>> + Send {
+        self.close_now();
+        ready(Ok(()))
+    }
+}

@@ -1,0 +1,502 @@
+//! Python <-> Rust conversion of model fields.
+//!
+//! Every field type knows how to read itself from a Python value (raising
+//! `TypeError` for a wrong type and `ValueError` for a bad value, both naming
+//! the field) and how to present itself to Python. Collections are handed out
+//! as fresh `list`/`dict` objects whose items share the Rust values, so a
+//! caller can mutate what it got without touching the model.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDateAccess, PyDateTime, PyDict, PyFloat, PyInt, PyList, PyMapping,
+    PySequence, PyString, PyTimeAccess, PyTuple, PyTzInfo, PyTzInfoAccess, PyType,
+};
+use pyo3::IntoPyObjectExt;
+use serde_json::{Map, Number, Value};
+use uuid::Uuid;
+
+use crate::model::WireEnum;
+use crate::stats::Digest;
+use crate::wire::{self, Ser};
+
+/// Where a value sits inside the arguments, for error messages; only turned
+/// into text when an error is raised.
+pub enum Loc<'a> {
+    Field(&'static str, &'a str),
+    Index(&'a Loc<'a>, usize),
+    Key(&'a Loc<'a>, &'a dyn fmt::Debug),
+}
+
+impl fmt::Display for Loc<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Loc::Field(cls, field) => write!(f, "{cls}.{field}"),
+            Loc::Index(parent, i) => write!(f, "{parent}[{i}]"),
+            Loc::Key(parent, k) => write!(f, "{parent}[{k:?}]"),
+        }
+    }
+}
+
+pub fn type_name(ob: &Bound<'_, PyAny>) -> String {
+    ob.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+pub fn type_error(loc: &Loc<'_>, expected: &str, ob: &Bound<'_, PyAny>) -> PyErr {
+    PyTypeError::new_err(format!("{loc}: expected {expected}, got {}", type_name(ob)))
+}
+
+pub fn value_error(loc: &Loc<'_>, msg: impl fmt::Display) -> PyErr {
+    PyValueError::new_err(format!("{loc}: {msg}"))
+}
+
+/// A model field type as seen from Python.
+pub trait PyField: Sized {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self>;
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+impl PyField for String {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        match ob.cast::<PyString>() {
+            Ok(s) => Ok(s.to_str()?.to_owned()),
+            Err(_) => Err(type_error(loc, "str", ob)),
+        }
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyString::new(py, self).into_any())
+    }
+}
+
+impl PyField for bool {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        match ob.cast::<PyBool>() {
+            Ok(b) => Ok(b.is_true()),
+            Err(_) => Err(type_error(loc, "bool", ob)),
+        }
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyBool::new(py, *self).to_owned().into_any())
+    }
+}
+
+/// Reads a Python `int` (never a `bool`) that must fit `0..=max`.
+fn unsigned(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, max: u64) -> PyResult<u64> {
+    if !ob.is_instance_of::<PyInt>() || ob.is_instance_of::<PyBool>() {
+        return Err(type_error(loc, "int", ob));
+    }
+    match ob.extract::<u64>() {
+        Ok(v) if v <= max => Ok(v),
+        _ => Err(value_error(loc, format_args!("must be an integer from 0 to {max}, got {ob}"))),
+    }
+}
+
+macro_rules! unsigned_field {
+    ($($t:ty),*) => {$(
+        impl PyField for $t {
+            fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+                unsigned(ob, loc, <$t>::MAX as u64).map(|v| v as $t)
+            }
+            fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                Ok(self.into_pyobject(py)?.into_any())
+            }
+        }
+    )*};
+}
+unsigned_field!(u32, u64, usize);
+
+impl PyField for f64 {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        if let Ok(f) = ob.cast::<PyFloat>() {
+            return Ok(f.value());
+        }
+        if ob.is_instance_of::<PyInt>() && !ob.is_instance_of::<PyBool>() {
+            return ob.extract::<f64>().map_err(|e| value_error(loc, e));
+        }
+        Err(type_error(loc, "float", ob))
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyFloat::new(py, *self).into_any())
+    }
+}
+
+static UUID_CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+impl PyField for Uuid {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        let py = ob.py();
+        let cls = UUID_CLASS.import(py, "uuid", "UUID")?;
+        if ob.is_instance(cls)? {
+            let int: u128 = ob.getattr(pyo3::intern!(py, "int"))?.extract()?;
+            return Ok(Uuid::from_u128(int));
+        }
+        if let Ok(s) = ob.cast::<PyString>() {
+            let s = s.to_str()?;
+            return Uuid::parse_str(s).map_err(|_| value_error(loc, format_args!("malformed UUID {s:?}")));
+        }
+        Err(type_error(loc, "uuid.UUID or str", ob))
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let cls = UUID_CLASS.import(py, "uuid", "UUID")?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item(pyo3::intern!(py, "int"), self.as_u128())?;
+        cls.call((), Some(&kwargs))
+    }
+}
+
+impl PyField for DateTime<Utc> {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        let py = ob.py();
+        if let Ok(dt) = ob.cast::<PyDateTime>() {
+            if dt.get_tzinfo().is_none() {
+                return Err(value_error(loc, "naive datetime: a timezone is required (e.g. tzinfo=timezone.utc)"));
+            }
+            let utc = dt.call_method1(pyo3::intern!(py, "astimezone"), (PyTzInfo::utc(py)?,))?;
+            let utc = utc.cast::<PyDateTime>()?;
+            let naive = NaiveDate::from_ymd_opt(utc.get_year(), utc.get_month().into(), utc.get_day().into())
+                .and_then(|d| {
+                    d.and_hms_micro_opt(
+                        utc.get_hour().into(),
+                        utc.get_minute().into(),
+                        utc.get_second().into(),
+                        utc.get_microsecond(),
+                    )
+                })
+                .ok_or_else(|| value_error(loc, "datetime out of range"))?;
+            return Ok(naive.and_utc());
+        }
+        if let Ok(s) = ob.cast::<PyString>() {
+            return wire::parse_datetime(s.to_str()?).map_err(|e| value_error(loc, e));
+        }
+        Err(type_error(loc, "datetime.datetime", ob))
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        use chrono::Datelike;
+        // Python keeps microseconds; a nanosecond value written by another
+        // process stays exact in the model and on the wire.
+        let micros = (self.nanosecond() / 1_000).min(999_999);
+        let utc = PyTzInfo::utc(py)?;
+        Ok(PyDateTime::new(
+            py,
+            self.year(),
+            self.month() as u8,
+            self.day() as u8,
+            self.hour() as u8,
+            self.minute() as u8,
+            self.second() as u8,
+            micros,
+            Some(&utc),
+        )?
+        .into_any())
+    }
+}
+
+/// The Python `StrEnum` class behind each wire enum, with its members cached
+/// in declaration order.
+pub trait PyEnum: WireEnum {
+    fn members(py: Python<'_>) -> PyResult<&Vec<Py<PyAny>>>;
+}
+
+fn load_members(py: Python<'_>, class: &str) -> PyResult<Vec<Py<PyAny>>> {
+    let cls = py.import("relay_store._enums")?.getattr(class)?;
+    cls.try_iter()?.map(|m| m.map(Bound::unbind)).collect()
+}
+
+macro_rules! py_enum {
+    ($($t:ident),*) => {$(
+        impl PyEnum for crate::model::$t {
+            fn members(py: Python<'_>) -> PyResult<&Vec<Py<PyAny>>> {
+                static MEMBERS: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
+                MEMBERS.get_or_try_init(py, || load_members(py, stringify!($t)))
+            }
+        }
+    )*};
+}
+py_enum!(CallKind, PromptRole, BlockContentType, ProvenanceLabel, SensitivityLabel, StabilityClass);
+
+impl<E: PyEnum> PyField for E {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        let Ok(s) = ob.cast::<PyString>() else {
+            return Err(type_error(loc, &format!("{} or str", E::NAME), ob));
+        };
+        let s = s.to_str()?;
+        E::parse(s).ok_or_else(|| {
+            let allowed: Vec<&str> = E::VARIANTS.iter().map(|v| v.as_str()).collect();
+            value_error(loc, format_args!("{s:?} is not a valid {} (expected one of: {})", E::NAME, allowed.join(", ")))
+        })
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(E::members(py)?[self.index()].bind(py).clone())
+    }
+}
+
+impl<T: PyField> PyField for Option<T> {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        if ob.is_none() {
+            Ok(None)
+        } else {
+            T::from_py(ob, loc).map(Some)
+        }
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Some(v) => v.to_py(py),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+}
+
+/// Walks any sequence except text and bytes, which are sequences by accident.
+fn for_each_item(
+    ob: &Bound<'_, PyAny>,
+    loc: &Loc<'_>,
+    mut f: impl FnMut(usize, &Bound<'_, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
+    if let Ok(list) = ob.cast::<PyList>() {
+        for (i, item) in list.iter().enumerate() {
+            f(i, &item)?;
+        }
+        return Ok(());
+    }
+    if let Ok(tuple) = ob.cast::<PyTuple>() {
+        for (i, item) in tuple.iter().enumerate() {
+            f(i, &item)?;
+        }
+        return Ok(());
+    }
+    let textual = ob.is_instance_of::<PyString>() || ob.is_instance_of::<PyBytes>() || ob.is_instance_of::<PyByteArray>();
+    if !textual {
+        if let Ok(seq) = ob.cast::<PySequence>() {
+            for (i, item) in seq.try_iter()?.enumerate() {
+                f(i, &item?)?;
+            }
+            return Ok(());
+        }
+    }
+    Err(type_error(loc, "a sequence", ob))
+}
+
+impl<T: PyField> PyField for Vec<T> {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        let mut out = Vec::new();
+        for_each_item(ob, loc, |i, item| {
+            out.push(T::from_py(item, &Loc::Index(loc, i))?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let items = self.iter().map(|v| v.to_py(py)).collect::<PyResult<Vec<_>>>()?;
+        Ok(PyList::new(py, items)?.into_any())
+    }
+}
+
+fn for_each_entry(
+    ob: &Bound<'_, PyAny>,
+    loc: &Loc<'_>,
+    mut f: impl FnMut(&Bound<'_, PyAny>, &Bound<'_, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
+    if let Ok(dict) = ob.cast::<PyDict>() {
+        for (k, v) in dict.iter() {
+            f(&k, &v)?;
+        }
+        return Ok(());
+    }
+    if let Ok(mapping) = ob.cast::<PyMapping>() {
+        for item in mapping.items()?.iter() {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+            f(&k, &v)?;
+        }
+        return Ok(());
+    }
+    Err(type_error(loc, "a mapping", ob))
+}
+
+/// Keys of maps: `str` keys, or `int` keys where the wire has `"<u32>"` keys.
+pub trait PyKey: Sized + Ord + fmt::Debug {
+    fn key_from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self>;
+    fn key_to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+impl PyKey for String {
+    fn key_from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        match ob.cast::<PyString>() {
+            Ok(s) => Ok(s.to_str()?.to_owned()),
+            Err(_) => Err(type_error(loc, "str keys", ob)),
+        }
+    }
+    fn key_to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.to_py(py)
+    }
+}
+
+impl PyKey for u32 {
+    fn key_from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        if !ob.is_instance_of::<PyInt>() || ob.is_instance_of::<PyBool>() {
+            return Err(type_error(loc, "int keys", ob));
+        }
+        u32::from_py(ob, loc)
+    }
+    fn key_to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.to_py(py)
+    }
+}
+
+impl<K: PyKey, T: PyField> PyField for BTreeMap<K, T> {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        let mut out = BTreeMap::new();
+        for_each_entry(ob, loc, |k, v| {
+            let key = K::key_from_py(k, loc)?;
+            let value = T::from_py(v, &Loc::Key(loc, &key))?;
+            out.insert(key, value);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let dict = PyDict::new(py);
+        for (k, v) in self {
+            dict.set_item(k.key_to_py(py)?, v.to_py(py)?)?;
+        }
+        Ok(dict.into_any())
+    }
+}
+
+impl PyField for Value {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        json_from_py(ob, loc, 0)
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, self)
+    }
+}
+
+impl PyField for Digest {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        let value = json_from_py(ob, loc, 0)?;
+        wire::from_value::<Digest>(value).map_err(|e| value_error(loc, format_args!("not a t-digest: {e}")))
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = serde_json::to_value(Ser(self)).map_err(|e| value_error(&Loc::Field("RunningStats", "digest"), e))?;
+        json_to_py(py, &value)
+    }
+}
+
+/// Deep enough for any real document, shallow enough to stop a cycle.
+const MAX_DEPTH: usize = 512;
+
+/// Plain Python JSON data (dict/list/str/int/float/bool/None) to a JSON value.
+pub fn json_from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize) -> PyResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(value_error(loc, "nested too deeply (or contains a cycle)"));
+    }
+    if ob.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = ob.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if ob.is_instance_of::<PyInt>() {
+        if let Ok(v) = ob.extract::<u64>() {
+            return Ok(Value::Number(v.into()));
+        }
+        if let Ok(v) = ob.extract::<i64>() {
+            return Ok(Value::Number(v.into()));
+        }
+        return Err(value_error(loc, format_args!("integer {ob} does not fit in 64 bits")));
+    }
+    if let Ok(f) = ob.cast::<PyFloat>() {
+        let v = f.value();
+        return Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| value_error(loc, format_args!("{v} cannot be represented in JSON")));
+    }
+    if let Ok(s) = ob.cast::<PyString>() {
+        return Ok(Value::String(s.to_str()?.to_owned()));
+    }
+    if ob.is_instance_of::<PyDict>() || ob.is_instance_of::<PyMapping>() {
+        let mut map = Map::new();
+        for_each_entry(ob, loc, |k, v| {
+            let key = match k.cast::<PyString>() {
+                Ok(s) => s.to_str()?.to_owned(),
+                Err(_) => return Err(type_error(loc, "str keys in a JSON object", k)),
+            };
+            let value = json_from_py(v, &Loc::Key(loc, &key), depth + 1)?;
+            map.insert(key, value);
+            Ok(())
+        })?;
+        return Ok(Value::Object(map));
+    }
+    if ob.is_instance_of::<PyList>() || ob.is_instance_of::<PyTuple>() {
+        let mut items = Vec::new();
+        for_each_item(ob, loc, |i, item| {
+            items.push(json_from_py(item, &Loc::Index(loc, i), depth + 1)?);
+            Ok(())
+        })?;
+        return Ok(Value::Array(items));
+    }
+    Err(type_error(loc, "a JSON value (dict, list, str, int, float, bool or None)", ob))
+}
+
+pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                u.into_bound_py_any(py)?
+            } else if let Some(i) = n.as_i64() {
+                i.into_bound_py_any(py)?
+            } else {
+                PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let items = items.iter().map(|v| json_to_py(py, v)).collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, json_to_py(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+/// Shares an `Arc` in and out of Python without copying the record.
+pub trait PyRecord: wire::Wire + Clone + Send + Sync + 'static {
+    type Class: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync + pyo3::PyTypeInfo;
+    const NAME: &'static str;
+    fn wrap_py<'py>(value: Arc<Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+    fn shared(class: &Self::Class) -> &Arc<Self>;
+}
+
+impl<T: PyRecord> PyField for Arc<T> {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        if let Ok(m) = ob.cast::<T::Class>() {
+            return Ok(T::shared(m.get()).clone());
+        }
+        // A mapping of fields is accepted too, as pydantic does for nested models.
+        if ob.is_instance_of::<PyDict>() {
+            let cls = ob.py().get_type::<T::Class>();
+            let built = cls.call((), Some(ob.cast::<PyDict>()?))?;
+            return Ok(T::shared(built.cast::<T::Class>()?.get()).clone());
+        }
+        Err(type_error(loc, &format!("{} (or a dict of its fields)", T::NAME), ob))
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        T::wrap_py(self.clone(), py)
+    }
+}

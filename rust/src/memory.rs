@@ -207,3 +207,120 @@ impl Backend for InMemoryBackend {
         ready(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{StorageBackend, StorageBackendDyn};
+    use crate::model::{CallKind, CallRecord, MetadataEnvelope};
+    use chrono::Utc;
+
+    fn run(agent: &str) -> Arc<RunRecord> {
+        Arc::new(RunRecord {
+            id: Uuid::now_v7(),
+            agent_id: agent.into(),
+            calls: vec![Arc::new(CallRecord {
+                kind: CallKind::Llm,
+                name: "llm".into(),
+                started_at: Utc::now(),
+                ended_at: None,
+                metadata_snapshot: None,
+                output_tokens: Some(3),
+                prompt_tokens: None,
+                total_tokens: None,
+                model_name: None,
+                tool_call_count: None,
+                annotated_request: None,
+                annotated_response: None,
+                extra: Default::default(),
+            })],
+            started_at: Utc::now(),
+            ended_at: None,
+            extra: Default::default(),
+        })
+    }
+
+    fn plan(agent: &str) -> Arc<ExecutionPlan> {
+        Arc::new(ExecutionPlan {
+            agent_id: agent.into(),
+            parallel_groups: vec![],
+            metadata_template: Arc::new(MetadataEnvelope {
+                run_id: Uuid::now_v7(),
+                agent_id: agent.into(),
+                parallel_hints: vec![],
+                extensions: serde_json::Value::Null,
+                extra: Default::default(),
+            }),
+            extra: Default::default(),
+        })
+    }
+
+    #[test]
+    fn store_run_is_idempotent_and_ordered() {
+        let b = InMemoryBackend::new();
+        let (r1, r2) = (run("a"), run("a"));
+        b.store_run_now(r1.clone()).unwrap();
+        b.store_run_now(r2.clone()).unwrap();
+        let replaced = Arc::new(RunRecord { ended_at: Some(Utc::now()), ..(*r1).clone() });
+        b.store_run_now(replaced.clone()).unwrap();
+        let runs = b.list_runs_now("a").unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0], replaced, "replaced in place, first position kept");
+        assert_eq!(runs[1], r2);
+        assert!(Arc::ptr_eq(&runs[1], &r2), "stored by pointer, not copied");
+        assert!(b.list_runs_now("other").unwrap().is_empty());
+    }
+
+    #[test]
+    fn non_finite_values_are_not_stored() {
+        let b = InMemoryBackend::new();
+        let mut bad = (*run("a")).clone();
+        let mut call = (*bad.calls[0]).clone();
+        call.annotated_request = Some(serde_json::json!({"ok": 1}));
+        bad.calls[0] = Arc::new(call);
+        b.store_run_now(Arc::new(bad)).unwrap();
+        let stats = crate::model::RunningStats::default().add_sample(f64::NAN);
+        let state = Arc::new(AccumulatorState {
+            nodes: [(
+                "w".to_owned(),
+                Arc::new(crate::model::NodeAccumulators { all_sensitivity: Arc::new(stats), ..Default::default() }),
+            )]
+            .into(),
+            extra: Default::default(),
+        });
+        let err = b.store_accumulators_now("a", state).unwrap_err();
+        assert!(matches!(err, Error::Serialization(ref m) if m.contains("nodes[\"w\"].all_sensitivity.mean")), "{err:?}");
+        assert!(b.load_accumulators_now("a").unwrap().is_none());
+    }
+
+    #[test]
+    fn values_are_isolated_by_agent_and_replaced_whole() {
+        let b = InMemoryBackend::new();
+        b.store_plan_now(plan("a")).unwrap();
+        let newer = plan("a");
+        b.store_plan_now(newer.clone()).unwrap();
+        assert_eq!(b.load_plan_now("a").unwrap(), Some(newer));
+        assert_eq!(b.load_plan_now("b").unwrap(), None);
+    }
+
+    #[test]
+    fn closed_backend_refuses_calls() {
+        let b = InMemoryBackend::new();
+        b.store_plan_now(plan("a")).unwrap();
+        b.close_now();
+        b.close_now();
+        assert_eq!(b.load_plan_now("a").unwrap_err(), Error::storage("backend is closed"));
+    }
+
+    #[tokio::test]
+    async fn nemo_relay_traits_work_on_the_backend() {
+        let b = InMemoryBackend::new();
+        let r = run("a");
+        StorageBackend::store_run(&b, &r).await.unwrap();
+        let dynamic: &dyn StorageBackendDyn = &b;
+        dynamic.store_plan(&plan("a")).await.unwrap();
+        assert_eq!(dynamic.list_runs_dyn("a").await.unwrap(), vec![(*r).clone()]);
+        assert!(dynamic.load_plan_dyn("a").await.unwrap().is_some());
+        assert!(dynamic.load_trie("a").await.unwrap().is_none());
+    }
+}

@@ -276,3 +276,182 @@ impl Default for AccumulatorState {
         AccumulatorState { nodes: Default::default(), extra: Default::default() }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{from_json, to_json};
+    use serde_json::json;
+
+    /// The reference trie from NeMo Agent Toolkit (SPEC §1).
+    const NAT_TRIE: &str = r#"{"version":"1.0","generated_at":"2026-03-31T12:00:00+00:00","workflow_name":"my_agent",
+     "root":{"name":"root",
+       "predictions_by_call_index":{"1":{
+         "remaining_calls":{"sample_count":10,"mean":2.5,"p50":2.0,"p90":4.0,"p95":4.5},
+         "interarrival_ms":{"sample_count":10,"mean":150.0,"p50":140.0,"p90":200.0,"p95":220.0},
+         "output_tokens":{"sample_count":10,"mean":256.0,"p50":240.0,"p90":400.0,"p95":450.0},
+         "latency_sensitivity":3}},
+       "predictions_any_index":null,
+       "children":{"react_agent":{"name":"react_agent","predictions_by_call_index":{},"predictions_any_index":null,"children":{}}}}}"#;
+
+    fn roundtrip<T: crate::wire::Wire>(doc: &str) -> (T, String) {
+        let value: T = from_json(doc.as_bytes()).expect("decodes");
+        let out = to_json(&value).expect("encodes");
+        (value, out)
+    }
+
+    fn same_json(a: &str, b: &str) {
+        let a: Value = serde_json::from_str(a).unwrap();
+        let b: Value = serde_json::from_str(b).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn nat_reference_trie_round_trips() {
+        let (trie, out) = roundtrip::<TrieEnvelope>(NAT_TRIE);
+        same_json(NAT_TRIE, &out);
+        assert_eq!(trie.generated_at, "2026-03-31T12:00:00+00:00", "kept verbatim");
+        let prediction = &trie.root.predictions_by_call_index[&1];
+        assert_eq!(prediction.latency_sensitivity, Some(3));
+        assert_eq!(prediction.output_tokens.p95, 450.0);
+        assert!(trie.root.children["react_agent"].predictions_any_index.is_none());
+        assert!(!out.contains(' ') && !out.contains('\n'), "compact: {out}");
+    }
+
+    #[test]
+    fn run_record_golden_document() {
+        let doc = r#"{"id":"0191c0de-0000-7000-8000-000000000001","agent_id":"agent","calls":[{"kind":"tool","name":"search","started_at":"2026-03-31T12:00:00Z","ended_at":"2026-03-31T12:00:01.5Z","metadata_snapshot":{"run_id":"0191c0de-0000-7000-8000-000000000001","agent_id":"agent","parallel_hints":[{"tool_name":"search","group_id":"g1","explicit":true}],"extensions":null},"output_tokens":1,"prompt_tokens":2,"total_tokens":3,"model_name":"m","tool_call_count":4,"annotated_request":{"a":[1,2.5,"x",null,true]},"annotated_response":"ok"}],"started_at":"2026-03-31T12:00:00.123456Z"}"#;
+        let (run, out) = roundtrip::<RunRecord>(doc);
+        // Fraction digits come out in chrono's AutoSi groups of 3, 6 or 9.
+        let expected = doc.replace("12:00:01.5Z", "12:00:01.500Z");
+        assert_eq!(out, expected);
+        assert_eq!(run.calls[0].kind, CallKind::Tool);
+        assert_eq!(run.calls[0].metadata_snapshot.as_ref().unwrap().extensions, Value::Null);
+    }
+
+    #[test]
+    fn optional_fields_are_omitted_and_null_reads_as_absent() {
+        let doc = r#"{"kind":"llm","name":"n","started_at":"2026-03-31T12:00:00Z","ended_at":null,"model_name":null}"#;
+        let (call, out) = roundtrip::<CallRecord>(doc);
+        assert_eq!(call.ended_at, None);
+        assert_eq!(out, r#"{"kind":"llm","name":"n","started_at":"2026-03-31T12:00:00Z"}"#);
+    }
+
+    #[test]
+    fn always_written_fields_are_null_when_absent() {
+        let metrics = r#"{"sample_count":1,"mean":1.0,"p50":1.0,"p90":1.0,"p95":1.0}"#;
+        let doc = format!(r#"{{"remaining_calls":{metrics},"interarrival_ms":{metrics},"output_tokens":{metrics}}}"#);
+        let (_, out) = roundtrip::<LlmCallPrediction>(&doc);
+        assert!(out.ends_with(r#""latency_sensitivity":null}"#), "{out}");
+        let (_, out) = roundtrip::<PredictionTrieNode>(r#"{"name":"n","children":{},"predictions_by_call_index":{}}"#);
+        assert!(out.contains(r#""predictions_any_index":null"#), "{out}");
+    }
+
+    #[test]
+    fn unknown_fields_survive_at_every_level() {
+        let doc = json!({
+            "id": "0191c0de-0000-7000-8000-000000000001", "agent_id": "a", "started_at": "2026-03-31T12:00:00Z",
+            "future_top": {"x": [1, 2]},
+            "calls": [{
+                "kind": "llm", "name": "n", "started_at": "2026-03-31T12:00:00Z", "future_call": 1,
+                "metadata_snapshot": {
+                    "run_id": "0191c0de-0000-7000-8000-000000000001", "agent_id": "a", "extensions": {"k": "v"},
+                    "future_meta": true,
+                    "parallel_hints": [{"tool_name": "t", "group_id": "g", "explicit": false, "future_hint": null}]
+                }
+            }]
+        })
+        .to_string();
+        let (_, out) = roundtrip::<RunRecord>(&doc);
+        same_json(&doc, &out);
+    }
+
+    #[test]
+    fn datetimes_keep_nanoseconds_and_read_any_offset() {
+        let doc = r#"{"kind":"llm","name":"n","started_at":"2026-03-31T14:00:00.123456789+02:00","ended_at":"2026-03-31T12:00:00.000Z"}"#;
+        let (_, out) = roundtrip::<CallRecord>(doc);
+        assert_eq!(
+            out,
+            r#"{"kind":"llm","name":"n","started_at":"2026-03-31T12:00:00.123456789Z","ended_at":"2026-03-31T12:00:00Z"}"#
+        );
+        assert!(from_json::<CallRecord>(br#"{"kind":"llm","name":"n","started_at":"2026-03-31 12:00"}"#).is_err());
+    }
+
+    #[test]
+    fn integer_keys_must_be_canonical_u32() {
+        let node = |key: &str| {
+            format!(
+                r#"{{"name":"n","children":{{}},"predictions_any_index":null,"predictions_by_call_index":{{"{key}":{{"remaining_calls":{m},"interarrival_ms":{m},"output_tokens":{m},"latency_sensitivity":null}}}}}}"#,
+                m = r#"{"sample_count":1,"mean":1.0,"p50":1.0,"p90":1.0,"p95":1.0}"#
+            )
+        };
+        assert!(from_json::<PredictionTrieNode>(node("0").as_bytes()).is_ok());
+        assert!(from_json::<PredictionTrieNode>(node("4294967295").as_bytes()).is_ok());
+        for bad in ["01", "+1", "-1", "4294967296", "x", ""] {
+            assert!(from_json::<PredictionTrieNode>(node(bad).as_bytes()).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn out_of_range_and_wrong_types_are_refused() {
+        let m = |count: &str| format!(r#"{{"sample_count":{count},"mean":1.0,"p50":1.0,"p90":1.0,"p95":1.0}}"#);
+        assert!(from_json::<PredictionMetrics>(m("4294967296").as_bytes()).is_err());
+        assert!(from_json::<PredictionMetrics>(m("-1").as_bytes()).is_err());
+        assert!(from_json::<PredictionMetrics>(m("1.5").as_bytes()).is_err());
+        assert!(from_json::<PredictionMetrics>(m("\"1\"").as_bytes()).is_err());
+        let missing = from_json::<PredictionMetrics>(br#"{"sample_count":1}"#).unwrap_err();
+        assert!(missing.to_string().contains("missing field `mean`"), "{missing}");
+        let dup = from_json::<ParallelGroup>(br#"{"group_id":"a","group_id":"b","tool_names":[]}"#).unwrap_err();
+        assert!(dup.to_string().contains("duplicate field"), "{dup}");
+    }
+
+    #[test]
+    fn enums_are_lowercase_and_unknown_ones_fail() {
+        assert_eq!(serde_json::to_string(&StabilityClass::SemiStable).unwrap(), r#""semi_stable""#);
+        assert_eq!(serde_json::to_string(&BlockContentType::StructuredOutput).unwrap(), r#""structured_output""#);
+        assert!(from_json::<ParallelHint>(br#"{"tool_name":"t","group_id":"g","explicit":"yes"}"#).is_err());
+        let call = br#"{"kind":"LLM","name":"n","started_at":"2026-03-31T12:00:00Z"}"#;
+        assert!(from_json::<CallRecord>(call).is_err());
+    }
+
+    #[test]
+    fn sensitivity_defaults_to_public_and_is_always_written() {
+        for doc in [
+            r#"{"span_id":"s","sequence_index":0,"role":"user","content":"c","content_type":"text","provenance":"user"}"#,
+            r#"{"span_id":"s","sequence_index":0,"role":"user","content":"c","content_type":"text","provenance":"user","sensitivity":null}"#,
+        ] {
+            let (block, out) = roundtrip::<PromptBlock>(doc);
+            assert_eq!(block.sensitivity, SensitivityLabel::Public);
+            assert!(out.contains(r#""sensitivity":"public""#), "{out}");
+        }
+    }
+
+    #[test]
+    fn non_finite_floats_are_refused_with_their_path() {
+        let score = BlockStabilityScore {
+            span_id: "s".into(),
+            classification: StabilityClass::Stable,
+            score: 0.5,
+            confidence: f64::INFINITY,
+            observation_count: 1,
+            extra: Default::default(),
+        };
+        let result = StabilityAnalysisResult {
+            scores: vec![Arc::new(score)],
+            stable_prefix_length: 1,
+            stable_prefix_fingerprint: None,
+            total_observations: 1,
+            extra: Default::default(),
+        };
+        let err = to_json(&result).unwrap_err().to_string();
+        assert_eq!(err, "scores[0].confidence: inf cannot be represented in JSON");
+    }
+
+    #[test]
+    fn observations_are_one_json_array() {
+        let doc = r#"[{"ir_id":"0191c0de-0000-7000-8000-000000000002","blocks":[{"span_id":"s","sequence_index":3,"role":"system","content":"hi","content_type":"tool_schema","provenance":"developer","sensitivity":"restricted","token_metadata":{"model_family":"llama","token_count":7}}],"tool_schema_hashes":[{"tool_name":"t","schema_hash":"h"}],"created_at":"2026-03-31T12:00:00Z"}]"#;
+        let (obs, out) = roundtrip::<Observations>(doc);
+        assert_eq!(obs.len(), 1);
+        assert_eq!(out, doc);
+    }
+}

@@ -20,9 +20,12 @@ pub const COMPRESSION: usize = 100;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Digest(pub TDigest);
 
+/// Starts with 0.0 bounds rather than the crate's NaN: the crate never reads
+/// the bounds of an empty digest, and this is what the empty digest reads
+/// back as, so an empty accumulator stays equal to itself through JSON.
 impl Default for Digest {
     fn default() -> Self {
-        Digest(TDigest::new_with_size(COMPRESSION))
+        Digest(TDigest::new(Vec::new(), 0.0, 0.0, 0.0, 0.0, COMPRESSION))
     }
 }
 
@@ -178,5 +181,93 @@ impl Default for crate::model::NodeAccumulators {
             all_sensitivity: empty,
             extra: Extra::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AccumulatorState, NodeAccumulators};
+    use crate::wire::{from_json, to_json};
+
+    fn stats(values: &[f64]) -> RunningStats {
+        values.iter().fold(RunningStats::default(), |s, &v| s.add_sample(v))
+    }
+
+    #[test]
+    fn welford_matches_the_direct_formulas() {
+        let values = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0];
+        let s = stats(&values);
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let m2: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+        assert_eq!(s.count, 8);
+        assert!((s.mean - mean).abs() < 1e-12);
+        assert!((s.m2 - m2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn merge_equals_adding_all_samples() {
+        let (a, b) = (stats(&[1.0, 2.0, 3.0]), stats(&[10.0, 20.0]));
+        let merged = a.merge(&b);
+        let direct = stats(&[1.0, 2.0, 3.0, 10.0, 20.0]);
+        assert_eq!(merged.count, 5);
+        assert!((merged.mean - direct.mean).abs() < 1e-12);
+        assert!((merged.m2 - direct.m2).abs() < 1e-9);
+        assert_eq!(merged.digest.0.count(), 5.0);
+        assert_eq!(a.count, 3, "merge leaves its inputs alone");
+        assert_eq!(a.merge(&RunningStats::default()), a, "merging an empty one is a no-op");
+        assert_eq!(RunningStats::default().merge(&b).count, 2);
+    }
+
+    #[test]
+    fn metrics_come_from_the_digest() {
+        let s = stats(&(1..=100).map(f64::from).collect::<Vec<_>>());
+        let m = s.compute_metrics();
+        assert_eq!(m.sample_count, 100);
+        assert!((m.mean - 50.5).abs() < 1e-12);
+        assert!((m.p50 - 50.5).abs() <= 1.0, "{}", m.p50);
+        assert!((m.p90 - 90.5).abs() <= 1.0, "{}", m.p90);
+        assert!((m.p95 - 95.5).abs() <= 1.0, "{}", m.p95);
+        assert_eq!(RunningStats::default().compute_metrics(), PredictionMetrics::default());
+    }
+
+    #[test]
+    fn empty_digest_writes_zero_bounds_and_reads_null_as_zero() {
+        let out = to_json(&RunningStats::default()).unwrap();
+        assert_eq!(
+            out,
+            r#"{"count":0,"mean":0.0,"m2":0.0,"digest":{"centroids":[],"max_size":100,"sum":0.0,"count":0.0,"max":0.0,"min":0.0}}"#
+        );
+        let with_nulls = out.replace(r#""max":0.0,"min":0.0"#, r#""max":null,"min":null"#);
+        let read: RunningStats = from_json(with_nulls.as_bytes()).unwrap();
+        assert_eq!(read.digest.0.min(), 0.0);
+        assert_eq!(to_json(&read).unwrap(), out);
+        // An empty NodeAccumulators holds four empty digests.
+        let state = AccumulatorState {
+            nodes: [("workflow/agent".to_owned(), Arc::new(NodeAccumulators::default()))].into(),
+            extra: Default::default(),
+        };
+        let json = to_json(&state).unwrap();
+        assert!(!json.contains("null"), "{json}");
+        assert_eq!(from_json::<AccumulatorState>(json.as_bytes()).unwrap(), state);
+        // The crate's own empty digest (NaN bounds) is written the same way.
+        let crate_empty = RunningStats { digest: Digest(TDigest::new_with_size(COMPRESSION)), ..RunningStats::default() };
+        assert_eq!(to_json(&crate_empty).unwrap(), out);
+    }
+
+    #[test]
+    fn digest_round_trips_with_samples() {
+        let s = stats(&[1.0, 2.0, 3.0, 1000.0]);
+        let json = to_json(&s).unwrap();
+        let back: RunningStats = from_json(json.as_bytes()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.compute_metrics(), s.compute_metrics());
+    }
+
+    #[test]
+    fn nan_samples_cannot_be_written() {
+        let s = stats(&[1.0]).add_sample(f64::NAN);
+        assert!(to_json(&s).unwrap_err().to_string().starts_with("mean: NaN"));
     }
 }

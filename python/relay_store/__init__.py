@@ -35,6 +35,7 @@ from ._native import (
     PredictionTrieNode,
     PromptBlock,
     PromptIR,
+    RedisBackend,
     RunningStats,
     RunRecord,
     StabilityAnalysisResult,
@@ -42,10 +43,6 @@ from ._native import (
     ToolSchemaHash,
     TrieEnvelope,
 )
-try:  # the Redis backend lands in the next change
-    from ._native import RedisBackend
-except ImportError:  # pragma: no cover
-    RedisBackend = None  # type: ignore[assignment,misc]
 from ._pure import PyInMemoryBackend
 from ._protocol import StorageBackend
 from ._factory import open_backend

@@ -10,6 +10,7 @@ pub mod error;
 pub mod memory;
 pub mod model;
 pub mod stats;
+pub mod redis_backend;
 pub mod wire;
 
 #[cfg(feature = "python")]
@@ -18,5 +19,6 @@ mod python;
 pub use backend::{Backend, StorageBackend, StorageBackendDyn};
 pub use error::{Error, Result};
 pub use memory::InMemoryBackend;
+pub use redis_backend::{RedisBackend, RedisOptions};
 pub use model::*;
 pub use stats::Digest;

@@ -17,12 +17,35 @@ use super::models::{
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::memory::InMemoryBackend;
+use crate::redis_backend::{RedisBackend, RedisOptions, DEFAULT_KEY_PREFIX};
+use crate::error::Error;
 use crate::model::Observations;
 
 /// Runs work that never waits: awaiting it completes at once, on the calling
 /// thread, without a trip through tokio.
 pub async fn run_inline<T, F: Future<Output = Result<T>>>(fut: F) -> PyResult<T> {
     fut.await.map_err(Into::into)
+}
+
+/// Runs work on the shared tokio runtime, off the event loop's thread and
+/// without the GIL; the coroutine sleeps until tokio wakes it. If the awaiting
+/// task is cancelled, the work is aborted with it.
+pub async fn run_on_tokio<T, F>(fut: F) -> PyResult<T>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+{
+    struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+    impl<T> Drop for AbortOnDrop<T> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut handle = AbortOnDrop(pyo3_async_runtimes::tokio::get_runtime().spawn(fut));
+    match (&mut handle.0).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(e) => Err(Error::storage(format!("storage task failed: {e}")).into()),
+    }
 }
 
 /// Generates the storage methods shared by every native backend class.
@@ -151,7 +174,79 @@ backend_methods!(PyInMemoryBackend, run_inline, {
     }
 });
 
+/// Redis storage shared across processes, in NeMo Relay's key layout.
+#[pyclass(frozen, module = "relay_store", name = "RedisBackend")]
+pub struct PyRedisBackend {
+    inner: std::sync::RwLock<Option<RedisBackend>>,
+    url: String,
+    key_prefix: String,
+}
+
+impl PyRedisBackend {
+    fn backend(&self) -> PyResult<RedisBackend> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| Error::storage("backend is closed").into())
+    }
+
+    async fn close_backend(&self) -> PyResult<()> {
+        // In-flight calls keep their own handle; the connection closes when
+        // the last of them finishes.
+        if let Some(b) = self.inner.write().unwrap_or_else(|e| e.into_inner()).take() {
+            b.close_now();
+        }
+        Ok(())
+    }
+}
+
+fn seconds(name: &str, value: f64) -> Result<std::time::Duration> {
+    if value.is_finite() && value > 0.0 {
+        std::time::Duration::try_from_secs_f64(value).map_err(|e| Error::config(format!("{name}: {e}")))
+    } else {
+        Err(Error::config(format!("{name} must be a positive number of seconds, got {value}")))
+    }
+}
+
+backend_methods!(PyRedisBackend, run_on_tokio, {
+    /// Connects to `url` (`redis://`, `rediss://` or `unix://`).
+    #[staticmethod]
+    #[pyo3(signature = (url, key_prefix = DEFAULT_KEY_PREFIX.to_owned(), *, connect_timeout = 5.0, response_timeout = 5.0))]
+    async fn connect(url: String, key_prefix: String, connect_timeout: f64, response_timeout: f64) -> PyResult<PyRedisBackend> {
+        let options = RedisOptions {
+            key_prefix: key_prefix.clone(),
+            connect_timeout: seconds("connect_timeout", connect_timeout)?,
+            response_timeout: seconds("response_timeout", response_timeout)?,
+        };
+        let backend = run_on_tokio(async move { RedisBackend::connect(&url, options).await }).await?;
+        Ok(PyRedisBackend {
+            url: backend.url().to_owned(),
+            key_prefix,
+            inner: std::sync::RwLock::new(Some(backend)),
+        })
+    }
+
+    /// The connection URL, password shown as `***`.
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    #[getter]
+    fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let url = pyo3::types::PyString::new(py, &self.url).repr()?;
+        let prefix = pyo3::types::PyString::new(py, &self.key_prefix).repr()?;
+        Ok(format!("RedisBackend(url={url}, key_prefix={prefix})"))
+    }
+});
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyInMemoryBackend>()?;
+    m.add_class::<PyRedisBackend>()?;
     Ok(())
 }

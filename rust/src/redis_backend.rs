@@ -1,0 +1,481 @@
+//! Redis storage in NeMo Relay's key layout (SPEC §2).
+//!
+//! One [`ConnectionManager`] (a multiplexed connection that reconnects by
+//! itself) is shared by every clone of the backend, so concurrent calls are
+//! pipelined on one socket. Every call is bounded by `response_timeout`, and a
+//! call that fails because the connection dropped is tried once more on the
+//! fresh connection: every write here is idempotent (whole-value SET, and a
+//! `store_run` script that never indexes an id twice), so a retry is safe.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisResult, Script};
+use uuid::Uuid;
+
+use crate::backend::{ensure_writable, Backend};
+use crate::error::{Error, Result};
+use crate::model::{
+    AccumulatorState, ExecutionPlan, Observations, RunRecord, StabilityAnalysisResult, TrieEnvelope,
+};
+use crate::wire::{self, Wire};
+
+pub const DEFAULT_KEY_PREFIX: &str = "nemo_relay:";
+
+/// Connection options; the URL is passed separately so it is never stored
+/// with its password.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    pub key_prefix: String,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The key layout of SPEC §2.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Keys { prefix: prefix.into() }
+    }
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    pub fn run(&self, agent_id: &str, run_id: &Uuid) -> String {
+        format!("{}runs:{agent_id}:{run_id}", self.prefix)
+    }
+    /// Everything before the run id, for the list script to append ids to.
+    pub fn run_stem(&self, agent_id: &str) -> String {
+        format!("{}runs:{agent_id}:", self.prefix)
+    }
+    pub fn runs_index(&self, agent_id: &str) -> String {
+        format!("{}runs_index:{agent_id}", self.prefix)
+    }
+    pub fn plan(&self, agent_id: &str) -> String {
+        format!("{}plan:{agent_id}", self.prefix)
+    }
+    pub fn trie(&self, agent_id: &str) -> String {
+        format!("{}trie:{agent_id}", self.prefix)
+    }
+    pub fn accumulators(&self, agent_id: &str) -> String {
+        format!("{}accumulators:{agent_id}", self.prefix)
+    }
+    pub fn observations(&self, agent_id: &str) -> String {
+        format!("{}acg_observations:{agent_id}", self.prefix)
+    }
+    pub fn stability(&self, agent_id: &str) -> String {
+        format!("{}acg_stability:{agent_id}", self.prefix)
+    }
+}
+
+/// Record and index entry in one atomic step. The id is appended only when
+/// the record did not exist, so a retried or repeated store never indexes
+/// the same run twice (checking the record is O(1); scanning the list is not).
+static STORE_RUN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1])
+if existed == 0 then
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+end
+return existed
+",
+    )
+});
+
+/// The index and every record it names, in one round trip and one consistent
+/// snapshot. MGET goes in slices because Lua's `unpack` has a stack limit.
+static LIST_RUNS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local ids = redis.call('LRANGE', KEYS[1], 0, -1)
+local values = {}
+local n = #ids
+local i = 1
+while i <= n do
+  local j = math.min(i + 511, n)
+  local keys = {}
+  for k = i, j do
+    keys[#keys + 1] = ARGV[1] .. ids[k]
+  end
+  local got = redis.call('MGET', unpack(keys))
+  for k = 1, #got do
+    values[#values + 1] = got[k]
+  end
+  i = j + 1
+end
+return {ids, values}
+",
+    )
+});
+
+/// Redis storage shared across processes; cheap to clone.
+#[derive(Clone)]
+pub struct RedisBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    keys: Keys,
+    url: RedactedUrl,
+    response_timeout: Duration,
+    closed: AtomicBool,
+}
+
+impl RedisBackend {
+    /// Connects, bounded by `connect_timeout` whatever the server does.
+    pub async fn connect(url: &str, options: RedisOptions) -> Result<Self> {
+        let redacted = RedactedUrl::new(url);
+        for (name, d) in [("connect_timeout", options.connect_timeout), ("response_timeout", options.response_timeout)] {
+            if d.is_zero() {
+                return Err(Error::config(format!("{name} must be positive")));
+            }
+        }
+        install_tls_provider();
+        let client = redis::Client::open(url)
+            .map_err(|e| Error::config(redacted.scrub(&format!("invalid Redis URL {}: {e}", redacted.shown))))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.response_timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = match tokio::time::timeout(options.connect_timeout, ConnectionManager::new_with_config(client, config))
+            .await
+        {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                return Err(Error::storage(
+                    redacted.scrub(&format!("cannot connect to {}: {e}", redacted.shown)),
+                ))
+            }
+            Err(_) => {
+                return Err(Error::storage(format!(
+                    "cannot connect to {}: no answer within {:?}",
+                    redacted.shown, options.connect_timeout
+                )))
+            }
+        };
+        Ok(RedisBackend {
+            inner: Arc::new(Inner {
+                conn,
+                keys: Keys::new(options.key_prefix),
+                url: redacted,
+                response_timeout: options.response_timeout,
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The URL with its password replaced by `***`.
+    pub fn url(&self) -> &str {
+        &self.inner.url.shown
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    /// Runs one Redis operation: refused after `close`, retried once on a
+    /// dropped connection, bounded by `response_timeout`, errors scrubbed.
+    async fn exec<T, F, Fut>(&self, op: &str, key: &str, mut attempt: F) -> Result<T>
+    where
+        F: FnMut(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::storage("backend is closed"));
+        }
+        let limit = self.inner.response_timeout;
+        let work = async {
+            match attempt(self.inner.conn.clone()).await {
+                Err(e) if e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal() => {
+                    attempt(self.inner.conn.clone()).await
+                }
+                other => other,
+            }
+        };
+        match tokio::time::timeout(limit, work).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(Error::storage(
+                self.inner.url.scrub(&format!("Redis {op} of {key:?} on {} failed: {e}", self.inner.url.shown)),
+            )),
+            Err(_) => Err(Error::storage(format!(
+                "Redis {op} of {key:?} on {} got no answer within {limit:?}",
+                self.inner.url.shown
+            ))),
+        }
+    }
+
+    async fn set_value<T: Wire>(&self, key: String, what: impl FnOnce() -> String, value: &T) -> Result<()> {
+        ensure_writable(what, value)?;
+        let json = wire::to_json_vec(value)?;
+        self.exec("SET", &key, |mut c| {
+            let (key, json) = (&key, &json);
+            async move { redis::cmd("SET").arg(key).arg(json).query_async::<()>(&mut c).await }
+        })
+        .await
+    }
+
+    async fn get_value<T: Wire>(&self, key: String, type_name: &str) -> Result<Option<Arc<T>>> {
+        let raw: Option<Vec<u8>> = self
+            .exec("GET", &key, |mut c| {
+                let key = &key;
+                async move { redis::cmd("GET").arg(key).query_async(&mut c).await }
+            })
+            .await?;
+        raw.map(|bytes| decode::<T>(&bytes, type_name, &key).map(Arc::new)).transpose()
+    }
+
+    pub fn close_now(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+    }
+}
+
+/// rustls needs one process-wide crypto provider for `rediss://`; a host
+/// application may already have installed its own, which is then kept.
+fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+fn decode<T: Wire>(bytes: &[u8], type_name: &str, key: &str) -> Result<T> {
+    wire::from_json::<T>(bytes)
+        .map_err(|e| Error::serialization(format!("cannot decode {type_name} at key {key:?}: {e}")))
+}
+
+impl Backend for RedisBackend {
+    async fn store_run(&self, record: Arc<RunRecord>) -> Result<()> {
+        ensure_writable(|| format!("run {}", record.id), &*record)?;
+        let json = wire::to_json_vec(&*record)?;
+        let key = self.inner.keys.run(&record.agent_id, &record.id);
+        let index = self.inner.keys.runs_index(&record.agent_id);
+        let id = record.id.to_string();
+        self.exec("store_run", &key, |mut c| {
+            let (key, index, json, id) = (&key, &index, &json, &id);
+            async move {
+                STORE_RUN
+                    .key(key)
+                    .key(index)
+                    .arg(json)
+                    .arg(id)
+                    .invoke_async::<i64>(&mut c)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await
+    }
+
+    async fn list_runs(&self, agent_id: &str) -> Result<Vec<Arc<RunRecord>>> {
+        let index = self.inner.keys.runs_index(agent_id);
+        let stem = self.inner.keys.run_stem(agent_id);
+        let (ids, values): (Vec<String>, Vec<Option<Vec<u8>>>) = self
+            .exec("list_runs", &index, |mut c| {
+                let (index, stem) = (&index, &stem);
+                async move { LIST_RUNS.key(index).arg(stem).invoke_async(&mut c).await }
+            })
+            .await?;
+        let mut seen = HashSet::with_capacity(ids.len());
+        let mut runs = Vec::with_capacity(ids.len());
+        for (id, value) in ids.iter().zip(values) {
+            // A dangling entry (record gone) is skipped; a repeated id is
+            // returned once, where it first appears.
+            let Some(bytes) = value else { continue };
+            if !seen.insert(id.as_str()) {
+                continue;
+            }
+            runs.push(Arc::new(decode::<RunRecord>(&bytes, "RunRecord", &format!("{stem}{id}"))?));
+        }
+        Ok(runs)
+    }
+
+    async fn store_plan(&self, plan: Arc<ExecutionPlan>) -> Result<()> {
+        let key = self.inner.keys.plan(&plan.agent_id);
+        self.set_value(key, || format!("plan of agent {:?}", plan.agent_id), &*plan).await
+    }
+
+    async fn load_plan(&self, agent_id: &str) -> Result<Option<Arc<ExecutionPlan>>> {
+        self.get_value(self.inner.keys.plan(agent_id), "ExecutionPlan").await
+    }
+
+    async fn store_trie(&self, agent_id: &str, envelope: Arc<TrieEnvelope>) -> Result<()> {
+        let key = self.inner.keys.trie(agent_id);
+        self.set_value(key, || format!("trie of agent {agent_id:?}"), &*envelope).await
+    }
+
+    async fn load_trie(&self, agent_id: &str) -> Result<Option<Arc<TrieEnvelope>>> {
+        self.get_value(self.inner.keys.trie(agent_id), "TrieEnvelope").await
+    }
+
+    async fn store_accumulators(&self, agent_id: &str, state: Arc<AccumulatorState>) -> Result<()> {
+        let key = self.inner.keys.accumulators(agent_id);
+        self.set_value(key, || format!("accumulators of agent {agent_id:?}"), &*state).await
+    }
+
+    async fn load_accumulators(&self, agent_id: &str) -> Result<Option<Arc<AccumulatorState>>> {
+        self.get_value(self.inner.keys.accumulators(agent_id), "AccumulatorState").await
+    }
+
+    async fn store_observations(&self, agent_id: &str, observations: Arc<Observations>) -> Result<()> {
+        let key = self.inner.keys.observations(agent_id);
+        self.set_value(key, || format!("observations of agent {agent_id:?}"), &*observations).await
+    }
+
+    async fn load_observations(&self, agent_id: &str) -> Result<Option<Arc<Observations>>> {
+        self.get_value(self.inner.keys.observations(agent_id), "list of PromptIR").await
+    }
+
+    async fn store_stability(&self, agent_id: &str, result: Arc<StabilityAnalysisResult>) -> Result<()> {
+        let key = self.inner.keys.stability(agent_id);
+        self.set_value(key, || format!("stability result of agent {agent_id:?}"), &*result).await
+    }
+
+    async fn load_stability(&self, agent_id: &str) -> Result<Option<Arc<StabilityAnalysisResult>>> {
+        self.get_value(self.inner.keys.stability(agent_id), "StabilityAnalysisResult").await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.close_now();
+        Ok(())
+    }
+}
+
+/// A connection URL that can be shown: the password (in the userinfo, or a
+/// `pass`/`password` query parameter of a unix URL) replaced by `***`, plus
+/// what to scrub from messages of the Redis client, which may echo it.
+#[derive(Debug, Clone)]
+pub struct RedactedUrl {
+    pub shown: String,
+    secrets: Vec<String>,
+}
+
+impl RedactedUrl {
+    pub fn new(raw: &str) -> Self {
+        let mut secrets = Vec::new();
+        let shown = match url::Url::parse(raw) {
+            Ok(mut parsed) => {
+                if let Some(pw) = parsed.password().filter(|p| !p.is_empty()) {
+                    secrets.push(pw.to_owned());
+                    if let Ok(decoded) = percent_decode(pw) {
+                        secrets.push(decoded);
+                    }
+                    let _ = parsed.set_password(Some("***"));
+                }
+                let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+                if pairs.iter().any(|(k, _)| k == "pass" || k == "password") {
+                    let mut q = parsed.query_pairs_mut();
+                    q.clear();
+                    for (k, v) in &pairs {
+                        if k == "pass" || k == "password" {
+                            secrets.push(v.clone());
+                            q.append_pair(k, "***");
+                        } else {
+                            q.append_pair(k, v);
+                        }
+                    }
+                }
+                parsed.to_string().replace("%2A%2A%2A", "***")
+            }
+            // Unparseable: show nothing of it that could hold a secret.
+            Err(_) => match raw.split_once("://") {
+                Some((scheme, _)) => format!("{scheme}://<unparseable>"),
+                None => "<unparseable URL>".to_owned(),
+            },
+        };
+        if shown.contains("<unparseable") {
+            // Whatever sits between "//" and "@" may be credentials.
+            if let Some(rest) = raw.split_once("://").map(|(_, r)| r) {
+                if let Some((userinfo, _)) = rest.rsplit_once('@') {
+                    if let Some((_, pw)) = userinfo.split_once(':') {
+                        secrets.push(pw.to_owned());
+                    } else {
+                        secrets.push(userinfo.to_owned());
+                    }
+                }
+            }
+        }
+        secrets.retain(|s| !s.is_empty());
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        RedactedUrl { shown, secrets }
+    }
+
+    /// Removes every trace of the password from a message.
+    pub fn scrub(&self, msg: &str) -> String {
+        self.secrets.iter().fold(msg.to_owned(), |m, s| m.replace(s.as_str(), "***"))
+    }
+}
+
+fn percent_decode(s: &str) -> std::result::Result<String, std::str::Utf8Error> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    std::str::from_utf8(&out).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_nemo_relay_layout() {
+        let k = Keys::new("nemo_relay:");
+        let id = Uuid::parse_str("0191c0de-0000-7000-8000-000000000001").unwrap();
+        assert_eq!(k.run("a", &id), "nemo_relay:runs:a:0191c0de-0000-7000-8000-000000000001");
+        assert_eq!(k.runs_index("a"), "nemo_relay:runs_index:a");
+        assert_eq!(k.plan("a"), "nemo_relay:plan:a");
+        assert_eq!(k.trie("a"), "nemo_relay:trie:a");
+        assert_eq!(k.accumulators("a"), "nemo_relay:accumulators:a");
+        assert_eq!(k.observations("a"), "nemo_relay:acg_observations:a");
+        assert_eq!(k.stability("a"), "nemo_relay:acg_stability:a");
+    }
+
+    #[test]
+    fn passwords_are_redacted_and_scrubbed() {
+        let u = RedactedUrl::new("redis://user:s%40cret@127.0.0.1:6380/2");
+        assert_eq!(u.shown, "redis://user:***@127.0.0.1:6380/2");
+        assert_eq!(u.scrub("auth failed for s@cret and s%40cret"), "auth failed for *** and ***");
+        let u = RedactedUrl::new("redis://:hunter2@localhost");
+        assert_eq!(u.shown, "redis://:***@localhost");
+        let u = RedactedUrl::new("unix:///tmp/redis.sock?db=1&pass=hunter2");
+        assert_eq!(u.shown, "unix:///tmp/redis.sock?db=1&pass=***");
+        assert_eq!(u.scrub("x hunter2 y"), "x *** y");
+        let u = RedactedUrl::new("redis://user:pa ss@[bad");
+        assert!(!u.shown.contains("pa ss"), "{}", u.shown);
+        assert_eq!(u.scrub("pa ss"), "***");
+        assert_eq!(RedactedUrl::new("redis://localhost:6379").shown, "redis://localhost:6379");
+    }
+}

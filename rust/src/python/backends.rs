@@ -7,7 +7,11 @@
 //! the Redis backend hands the work to the shared tokio runtime.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
@@ -42,10 +46,56 @@ where
         }
     }
     let mut handle = AbortOnDrop(pyo3_async_runtimes::tokio::get_runtime().spawn(fut));
-    match (&mut handle.0).await {
+    match Tracked(&mut handle.0).await {
         Ok(result) => result.map_err(Into::into),
         Err(e) => Err(Error::storage(format!("storage task failed: {e}")).into()),
     }
+}
+
+/// Wakes of Python coroutines that tokio threads are performing right now.
+///
+/// pyo3 wakes a coroutine from the tokio thread through
+/// `loop.call_soon_threadsafe`, which releases the GIL while it writes to the
+/// loop's socket. In that window the main thread can finish `asyncio.run` and
+/// start finalizing the interpreter; the tokio thread then dies taking the GIL
+/// back and the process aborts. The atexit hook [`drain_wakes`] waits for
+/// this count to reach zero, before finalization begins.
+static WAKES_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+struct TrackedWaker(Waker);
+
+impl Wake for TrackedWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        WAKES_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        self.0.wake_by_ref();
+        WAKES_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Polls a future with a waker that counts itself in [`WAKES_IN_FLIGHT`].
+struct Tracked<F>(F);
+
+impl<F: Future + Unpin> Future for Tracked<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let waker = Waker::from(Arc::new(TrackedWaker(cx.waker().clone())));
+        Pin::new(&mut self.0).poll(&mut Context::from_waker(&waker))
+    }
+}
+
+/// Registered with `atexit`: lets tokio threads finish waking coroutines
+/// before the interpreter finalizes (bounded, so exit never hangs).
+#[pyfunction]
+pub fn drain_wakes(py: Python<'_>) {
+    py.detach(|| {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while WAKES_IN_FLIGHT.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
 }
 
 /// Generates the storage methods shared by every native backend class.
@@ -248,5 +298,7 @@ backend_methods!(PyRedisBackend, run_on_tokio, {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyInMemoryBackend>()?;
     m.add_class::<PyRedisBackend>()?;
+    let drain = pyo3::wrap_pyfunction!(drain_wakes, m)?;
+    m.py().import("atexit")?.call_method1("register", (drain,))?;
     Ok(())
 }

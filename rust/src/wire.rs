@@ -365,6 +365,12 @@ impl Extra {
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
         self.0.iter().flat_map(|m| m.iter())
     }
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.0.as_deref().cloned().unwrap_or_default()
+    }
+    pub fn from_map(map: Map<String, Value>) -> Self {
+        Extra(if map.is_empty() { None } else { Some(Box::new(map)) })
+    }
     pub fn serialize_into<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
         for (k, v) in self.iter() {
             map.serialize_entry(k, v)?;

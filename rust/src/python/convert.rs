@@ -382,6 +382,9 @@ impl PyField for Value {
 
 impl PyField for Digest {
     fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        if !ob.is_instance_of::<PyDict>() && !ob.is_instance_of::<PyMapping>() {
+            return Err(type_error(loc, "a dict in the tdigest serde form", ob));
+        }
         let value = json_from_py(ob, loc, 0)?;
         wire::from_value::<Digest>(value).map_err(|e| value_error(loc, format_args!("not a t-digest: {e}")))
     }

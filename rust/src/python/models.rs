@@ -190,11 +190,27 @@ macro_rules! py_model {
                 Ok(out)
             }
 
-            /// Pickles as the wire JSON, so fields from a newer writer survive too.
+            /// Pickles as the wire JSON, which keeps fields from a newer writer
+            /// and nanosecond timestamps. A value JSON cannot carry (NaN, ±inf)
+            /// is pickled field by field instead, so pickling never refuses
+            /// what the model holds.
             fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-                let from_json = py.get_type::<$class>().getattr("from_json")?;
-                let json = self.to_json(py)?;
-                Ok((from_json, PyTuple::new(py, [json])?))
+                let cls = py.get_type::<$class>();
+                if let Ok(json) = wire::to_json(&*self.0) {
+                    return Ok((cls.getattr("from_json")?, PyTuple::new(py, [json])?));
+                }
+                let fields = PyDict::new(py);
+                $( fields.set_item(stringify!($field), PyField::to_py(&self.0.$field, py)?)?; )*
+                let extra = serde_json::to_string(&self.0.extra.to_map()).map_err(|e| serialization(e.to_string()))?;
+                let args = PyTuple::new(py, [fields.into_any(), PyString::new(py, &extra).into_any()])?;
+                Ok((cls.getattr("_from_fields")?, args))
+            }
+
+            #[classmethod]
+            fn _from_fields(_cls: &Bound<'_, PyType>, fields: &Bound<'_, PyDict>, extra: &str) -> PyResult<Self> {
+                let mut value = Self::build(None, Some(fields))?;
+                value.extra = wire::Extra::from_map(serde_json::from_str(extra).map_err(|e| serialization(e.to_string()))?);
+                Ok($class(Arc::new(value)))
             }
 
             fn __copy__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

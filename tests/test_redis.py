@@ -1,0 +1,440 @@
+"""Redis-only behaviour: key layout, foreign writers, concurrency across tasks
+and processes, failures (timeouts, stalls, cuts, restarts), TLS, unix sockets,
+and secrecy of the password. The shared suite (test_backends.py) also runs
+against Redis through the `backend` fixture."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import relay_store as rs
+from redis_support import FaultyProxy, RedisServer, free_port, writer_script
+
+pytestmark = pytest.mark.redis
+
+RUN_ID = "0191c0de-0000-7000-8000-00000000000"
+
+
+def metadata(agent: str = "agent") -> rs.MetadataEnvelope:
+    return rs.MetadataEnvelope(run_id=uuid.uuid4(), agent_id=agent, extensions={"k": [1, 2]})
+
+
+def plan(agent: str = "agent") -> rs.ExecutionPlan:
+    return rs.ExecutionPlan(
+        agent_id=agent,
+        parallel_groups=[rs.ParallelGroup(group_id="g", tool_names=["a", "b"])],
+        metadata_template=metadata(agent),
+    )
+
+
+def trie() -> rs.TrieEnvelope:
+    m = rs.PredictionMetrics(sample_count=1, mean=1.0, p50=1.0, p90=1.0, p95=1.0)
+    p = rs.LlmCallPrediction(remaining_calls=m, interarrival_ms=m, output_tokens=m, latency_sensitivity=2)
+    root = rs.PredictionTrieNode(name="root", predictions_by_call_index={1: p},
+                                 children={"child": rs.PredictionTrieNode(name="child")})
+    return rs.TrieEnvelope(workflow_name="wf", root=root)
+
+
+def accumulators() -> rs.AccumulatorState:
+    stats = rs.RunningStats().add_sample(3.0).add_sample(5.0)
+    return rs.AccumulatorState(nodes={"wf/agent": rs.NodeAccumulators(remaining_calls={1: stats}, all_remaining_calls=stats)})
+
+
+def observations() -> list[rs.PromptIR]:
+    block = rs.PromptBlock(span_id="s", sequence_index=0, role="system", content="hi",
+                           content_type="text", provenance="developer")
+    return [rs.PromptIR(blocks=[block]), rs.PromptIR()]
+
+
+def stability() -> rs.StabilityAnalysisResult:
+    score = rs.BlockStabilityScore(span_id="s", classification="semi_stable", score=0.5, confidence=0.9, observation_count=3)
+    return rs.StabilityAnalysisResult(scores=[score], stable_prefix_length=1, total_observations=3)
+
+
+# ---------------------------------------------------------------- layout
+
+async def test_key_layout_matches_nemo_relay(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:
+    b, p = redis_backend, redis_backend.key_prefix
+    runs = [rs.RunRecord(agent_id="agent", calls=[rs.CallRecord(kind="llm", name="x")]) for _ in range(3)]
+    for r in runs:
+        await b.store_run(r)
+    await b.store_plan(plan())
+    await b.store_trie("agent", trie())
+    await b.store_accumulators("agent", accumulators())
+    await b.store_observations("agent", observations())
+    await b.store_stability("agent", stability())
+
+    c = redis_server.client()
+    keys = sorted(k.decode() for k in c.keys(f"{p}*"))
+    expected = sorted(
+        [f"{p}runs:agent:{r.id}" for r in runs]
+        + [f"{p}runs_index:agent", f"{p}plan:agent", f"{p}trie:agent", f"{p}accumulators:agent",
+           f"{p}acg_observations:agent", f"{p}acg_stability:agent"]
+    )
+    assert keys == expected
+    assert c.type(f"{p}runs_index:agent") == b"list"
+    assert [i.decode() for i in c.lrange(f"{p}runs_index:agent", 0, -1)] == [str(r.id) for r in runs]
+    # Values are the compact wire JSON of the models.
+    assert c.get(f"{p}runs:agent:{runs[0].id}").decode() == runs[0].to_json()
+    for key, value in [("plan", await b.load_plan("agent")), ("trie", await b.load_trie("agent")),
+                       ("accumulators", await b.load_accumulators("agent")),
+                       ("acg_stability", await b.load_stability("agent"))]:
+        raw = c.get(f"{p}{key}:agent").decode()
+        assert raw == value.to_json() and " " not in raw
+    raw_obs = json.loads(c.get(f"{p}acg_observations:agent"))
+    assert isinstance(raw_obs, list) and raw_obs == [o.to_dict() for o in await b.load_observations("agent")]
+
+
+async def test_store_plan_is_keyed_by_the_plans_agent(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:
+    await redis_backend.store_plan(plan("other-agent"))
+    assert redis_server.client().exists(f"{redis_backend.key_prefix}plan:other-agent") == 1
+
+
+async def test_default_prefix_and_db_selection(redis_server: RedisServer) -> None:
+    async with await rs.RedisBackend.connect(f"redis://127.0.0.1:{redis_server.port}/3") as b:
+        assert b.key_prefix == "nemo_relay:"
+        await b.store_plan(plan("db3-agent"))
+    c3 = redis_server.client(db=3)
+    assert c3.exists("nemo_relay:plan:db3-agent") == 1
+    assert redis_server.client(db=0).exists("nemo_relay:plan:db3-agent") == 0
+    c3.flushdb()
+
+
+async def test_prefixes_isolate_backends_on_one_server(redis_server: RedisServer) -> None:
+    a = await rs.RedisBackend.connect(redis_server.url, key_prefix=f"a-{uuid.uuid4()}:")
+    b = await rs.RedisBackend.connect(redis_server.url, key_prefix=f"b-{uuid.uuid4()}:")
+    await a.store_run(rs.RunRecord(agent_id="x"))
+    await a.store_plan(plan("x"))
+    assert await b.list_runs("x") == []
+    assert await b.load_plan("x") is None
+    assert len(await a.list_runs("x")) == 1
+
+
+async def test_list_runs_costs_one_round_trip(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:
+    for _ in range(300):
+        await redis_backend.store_run(rs.RunRecord(agent_id="many"))
+    c = redis_server.client()
+    await redis_backend.list_runs("many")  # loads the script
+    c.config_resetstat()
+    runs = await redis_backend.list_runs("many")
+    stats = c.info("commandstats")
+    assert len(runs) == 300
+    assert stats["cmdstat_evalsha"]["calls"] == 1
+    assert "cmdstat_get" not in stats and "cmdstat_lrange" in stats
+
+
+# ------------------------------------------------------ foreign writers
+
+async def test_data_from_another_writer_reads_and_round_trips(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:
+    p, c = redis_backend.key_prefix, redis_server.client()
+    ids = [f"{RUN_ID}{i}" for i in range(1, 4)]
+    foreign = {
+        "id": ids[0], "agent_id": "agent", "started_at": "2026-03-31T12:00:00.123456789Z",
+        "ended_at": "2026-03-31T14:00:00+02:00", "from_the_future": {"nested": [1, None]},
+        "calls": [{"kind": "tool", "name": "t", "started_at": "2026-03-31T12:00:00Z", "new_call_field": 7,
+                   "metadata_snapshot": {"run_id": ids[0], "agent_id": "agent", "parallel_hints": [],
+                                         "extensions": None, "new_meta_field": "x"}}],
+    }
+    second = {"id": ids[1], "agent_id": "agent", "calls": [], "started_at": "2026-03-31T12:00:01Z"}
+    c.set(f"{p}runs:agent:{ids[0]}", json.dumps(foreign, indent=2))
+    c.set(f"{p}runs:agent:{ids[1]}", json.dumps(second))
+    # index: duplicate of the first id, a dangling id (no record), then the second
+    c.rpush(f"{p}runs_index:agent", ids[0], ids[2], ids[0], ids[1])
+
+    runs = await redis_backend.list_runs("agent")
+    assert [str(r.id) for r in runs] == [ids[0], ids[1]]
+    first = runs[0]
+    assert first.started_at.microsecond == 123456
+
+    await redis_backend.store_run(first)  # stored back unchanged
+    stored = json.loads(c.get(f"{p}runs:agent:{ids[0]}"))
+    expected = dict(foreign, started_at="2026-03-31T12:00:00.123456789Z", ended_at="2026-03-31T12:00:00Z")
+    assert stored == expected
+    assert c.llen(f"{p}runs_index:agent") == 4, "an already-indexed run is not indexed again"
+
+
+async def test_undecodable_values_raise_serialization_error_naming_the_key(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:
+    p, c = redis_backend.key_prefix, redis_server.client()
+    c.set(f"{p}plan:bad", b"{not json")
+    c.set(f"{p}trie:bad", json.dumps({"version": "1.0"}))
+    c.set(f"{p}accumulators:bad", b"\xff\xfe")
+    c.set(f"{p}acg_observations:bad", json.dumps({"not": "a list"}))
+    c.set(f"{p}acg_stability:bad", json.dumps({"scores": [], "stable_prefix_length": -1, "total_observations": 0}))
+    c.set(f"{p}runs:bad:{RUN_ID}1", json.dumps({"id": f"{RUN_ID}1", "agent_id": "bad", "calls": [{"kind": "spaceship"}]}))
+    c.rpush(f"{p}runs_index:bad", f"{RUN_ID}1")
+    for call, key in [
+        (redis_backend.load_plan("bad"), f"{p}plan:bad"),
+        (redis_backend.load_trie("bad"), f"{p}trie:bad"),
+        (redis_backend.load_accumulators("bad"), f"{p}accumulators:bad"),
+        (redis_backend.load_observations("bad"), f"{p}acg_observations:bad"),
+        (redis_backend.load_stability("bad"), f"{p}acg_stability:bad"),
+        (redis_backend.list_runs("bad"), f"{p}runs:bad:{RUN_ID}1"),
+    ]:
+        with pytest.raises(rs.SerializationError) as info:
+            await call
+        assert key in str(info.value)
+
+
+async def test_non_finite_values_write_nothing(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:
+    bad = rs.StabilityAnalysisResult(
+        scores=[rs.BlockStabilityScore(span_id="s", classification="stable", score=float("nan"), confidence=1.0, observation_count=1)],
+        stable_prefix_length=0, total_observations=1)
+    with pytest.raises(rs.SerializationError, match="score"):
+        await redis_backend.store_stability("agent", bad)
+    inf = rs.PredictionMetrics(sample_count=1, mean=float("inf"), p50=1.0, p90=1.0, p95=1.0)
+    bad_trie = trie().replace(root=rs.PredictionTrieNode(
+        name="root", predictions_any_index=rs.LlmCallPrediction(remaining_calls=inf, interarrival_ms=inf, output_tokens=inf)))
+    await redis_backend.store_trie("agent", trie())
+    with pytest.raises(rs.SerializationError, match="remaining_calls.mean"):
+        await redis_backend.store_trie("agent", bad_trie)
+    assert await redis_backend.load_trie("agent") == trie().replace(generated_at=(await redis_backend.load_trie("agent")).generated_at)
+    assert redis_server.client().keys(f"{redis_backend.key_prefix}acg_stability:*") == []
+
+
+# ------------------------------------------------------------ concurrency
+
+async def test_hundreds_of_concurrent_store_runs_lose_nothing(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:
+    runs = [rs.RunRecord(agent_id="busy") for _ in range(500)]
+    await asyncio.gather(*(redis_backend.store_run(r) for r in runs))
+    # the same run stored concurrently many times is indexed once
+    again = runs[7].replace(ended_at=runs[7].started_at)
+    await asyncio.gather(*(redis_backend.store_run(again) for _ in range(50)))
+    listed = await redis_backend.list_runs("busy")
+    assert {r.id for r in listed} == {r.id for r in runs}
+    assert redis_server.client().llen(f"{redis_backend.key_prefix}runs_index:busy") == 500
+    assert next(r for r in listed if r.id == again.id) == again
+
+
+async def test_several_processes_writing_one_agent(redis_server: RedisServer, redis_backend: rs.RedisBackend, tmp_path: Path) -> None:
+    script = tmp_path / "writer.py"
+    script.write_text(writer_script())
+    procs = [
+        await asyncio.create_subprocess_exec(sys.executable, str(script), redis_server.url,
+                                             redis_backend.key_prefix, "shared", "100")
+        for _ in range(4)
+    ]
+    codes = await asyncio.gather(*(p.wait() for p in procs))
+    assert codes == [0, 0, 0, 0]
+    runs = await redis_backend.list_runs("shared")
+    assert len(runs) == 400 and len({r.id for r in runs}) == 400
+    assert redis_server.client().llen(f"{redis_backend.key_prefix}runs_index:shared") == 400
+
+
+# ---------------------------------------------------------------- failures
+
+async def test_unreachable_server_fails_fast_with_storage_error() -> None:
+    start = time.monotonic()
+    with pytest.raises(rs.StorageError, match="cannot connect"):
+        await rs.RedisBackend.connect(f"redis://127.0.0.1:{free_port()}", connect_timeout=1.0)
+    assert time.monotonic() - start < 3
+
+
+async def test_unresponsive_server_is_bounded_by_connect_timeout(redis_server: RedisServer) -> None:
+    proxy = await FaultyProxy(redis_server.port).start()
+    proxy.blackhole = True
+    try:
+        start = time.monotonic()
+        with pytest.raises(rs.StorageError):
+            await rs.RedisBackend.connect(proxy.url, connect_timeout=0.5)
+        assert time.monotonic() - start < 2.5
+    finally:
+        await proxy.close()
+
+
+@pytest.fixture
+async def proxied(redis_server: RedisServer) -> AsyncIterator[tuple[FaultyProxy, rs.RedisBackend]]:
+    proxy = await FaultyProxy(redis_server.port).start()
+    backend = await rs.RedisBackend.connect(proxy.url, key_prefix=f"proxied-{uuid.uuid4()}:", response_timeout=0.5)
+    yield proxy, backend
+    await backend.close()
+    await proxy.close()
+
+
+async def test_slow_server_within_the_timeout_works(proxied: tuple[FaultyProxy, rs.RedisBackend]) -> None:
+    proxy, b = proxied
+    proxy.delay = 0.1
+    await b.store_plan(plan())
+    assert await b.load_plan("agent") is not None
+
+
+async def test_slow_server_beyond_the_timeout_raises_then_recovers(proxied: tuple[FaultyProxy, rs.RedisBackend]) -> None:
+    proxy, b = proxied
+    proxy.delay = 1.0
+    start = time.monotonic()
+    with pytest.raises(rs.StorageError, match="no answer within"):
+        await b.load_plan("agent")
+    assert time.monotonic() - start < 1.5
+    proxy.delay = 0
+    await asyncio.sleep(2.2)  # let the delayed replies drain
+    await b.store_plan(plan())
+    assert (await b.load_plan("agent")).agent_id == "agent"
+
+
+async def test_stalled_connection_times_out_and_the_backend_recovers(proxied: tuple[FaultyProxy, rs.RedisBackend]) -> None:
+    proxy, b = proxied
+    await b.store_plan(plan())
+    proxy.stall()
+    start = time.monotonic()
+    results = await asyncio.gather(*(b.load_plan("agent") for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(r, rs.StorageError) for r in results), results
+    assert time.monotonic() - start < 1.5
+    proxy.resume()
+    assert (await b.load_plan("agent")).agent_id == "agent"
+
+
+async def test_cut_connections_are_reestablished(proxied: tuple[FaultyProxy, rs.RedisBackend]) -> None:
+    proxy, b = proxied
+    await b.store_plan(plan())
+    before = proxy.connections_made
+    proxy.cut()
+    await asyncio.sleep(0.05)
+    assert (await b.load_plan("agent")).agent_id == "agent"
+    await b.store_run(rs.RunRecord(agent_id="agent"))
+    assert proxy.connections_made > before
+
+
+async def test_cancelling_an_awaiting_task_leaves_the_backend_usable(proxied: tuple[FaultyProxy, rs.RedisBackend]) -> None:
+    proxy, b = proxied
+    proxy.stall()
+    task = asyncio.create_task(b.load_plan("agent"))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(b.load_plan("agent"), 0.1)
+    proxy.resume()
+    await b.store_plan(plan())
+    assert (await b.load_plan("agent")).agent_id == "agent"
+
+
+async def test_server_restart_same_backend_works_again() -> None:
+    with RedisServer() as server:
+        b = await rs.RedisBackend.connect(server.url, key_prefix="restart:", response_timeout=2.0)
+        await b.store_run(rs.RunRecord(agent_id="agent"))
+        server.stop()
+        with pytest.raises(rs.StorageError):
+            await b.load_plan("agent")
+        server.start()
+        # the very same object, not rebuilt
+        await b.store_plan(plan())
+        assert (await b.load_plan("agent")).agent_id == "agent"
+        await b.store_run(rs.RunRecord(agent_id="agent"))
+        assert len(await b.list_runs("agent")) == 1  # data before the restart was not persisted
+        await b.close()
+
+
+# ----------------------------------------------------------------- secrets
+
+async def test_password_never_leaks() -> None:
+    secret = "s3cr3t-Pa55"
+    with RedisServer(password=secret) as server:
+        url = f"redis://default:{secret}@127.0.0.1:{server.port}/0"
+        b = await rs.RedisBackend.connect(url)
+        assert secret not in repr(b) and "***" in repr(b) and secret not in b.url
+        await b.store_plan(plan())
+        messages = []
+        for bad_url in [f"redis://default:wrong-{secret}@127.0.0.1:{server.port}",
+                        f"redis://default:{secret}@127.0.0.1:{free_port()}",
+                        f"redis://default:{secret}@[::1"]:
+            with pytest.raises(rs.RelayStoreError) as info:
+                await rs.RedisBackend.connect(bad_url, connect_timeout=1.0)
+            messages.append(str(info.value))
+        server.stop()
+        with pytest.raises(rs.StorageError) as info:
+            await b.load_plan("agent")
+        messages.append(str(info.value))
+        assert all(secret not in m for m in messages), messages
+        assert any("***" in m for m in messages)
+
+
+# ------------------------------------------------------ transports & spec
+
+async def test_unix_socket_url(redis_server: RedisServer) -> None:
+    async with await rs.RedisBackend.connect(f"unix://{redis_server.unix_socket}", key_prefix="unix:") as b:
+        await b.store_plan(plan())
+        assert (await b.load_plan("agent")).agent_id == "agent"
+
+
+def _make_tls_material(directory: Path) -> dict[str, Path]:
+    def run(*args: str) -> None:
+        subprocess.run(args, check=True, capture_output=True, cwd=directory)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "2", "-subj", "/CN=relay-store test CA")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=127.0.0.1")
+    (directory / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    return {name: directory / f"{name}.pem" for name in ("ca", "server")} | {"key": directory / "server.key"}
+
+
+async def test_tls_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if subprocess.run(["which", "openssl"], capture_output=True).returncode != 0:
+        pytest.fail("openssl is needed to make test certificates")
+    tls = _make_tls_material(tmp_path)
+    tls_port = free_port()
+    extra = ["--tls-port", str(tls_port), "--tls-cert-file", str(tls["server"]), "--tls-key-file", str(tls["key"]),
+             "--tls-ca-cert-file", str(tls["ca"]), "--tls-auth-clients", "no"]
+    with RedisServer(extra_args=extra):
+        # an unknown issuer is refused...
+        with pytest.raises(rs.StorageError, match="certificate"):
+            await rs.RedisBackend.connect(f"rediss://127.0.0.1:{tls_port}/0", connect_timeout=2.0)
+        # ...verification can be skipped explicitly...
+        async with await rs.RedisBackend.connect(f"rediss://127.0.0.1:{tls_port}/0#insecure", key_prefix="tls:") as b:
+            await b.store_plan(plan())
+        # ...and a CA the system store is told about (SSL_CERT_FILE) is trusted.
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls["ca"]))
+        async with await rs.RedisBackend.connect(f"rediss://127.0.0.1:{tls_port}/0", key_prefix="tls:") as b:
+            assert (await b.load_plan("agent")).agent_id == "agent"
+
+
+async def test_open_backend_with_a_redis_spec(redis_server: RedisServer) -> None:
+    spec: dict[str, Any] = {"kind": "redis", "config": {"url": redis_server.url, "key_prefix": "spec:"}}
+    b = await rs.open_backend(spec)
+    assert isinstance(b, rs.RedisBackend) and b.key_prefix == "spec:"
+    await b.store_plan(plan())
+    assert redis_server.client().exists("spec:plan:agent") == 1
+    await b.close()
+    b = await rs.open_backend({"kind": "redis", "config": {"url": redis_server.url}})
+    assert b.key_prefix == "nemo_relay:"
+    await b.close()
+
+
+async def test_bad_options_raise_invalid_config() -> None:
+    with pytest.raises(rs.InvalidConfigError):
+        await rs.RedisBackend.connect("redis://127.0.0.1:1", connect_timeout=0)
+    with pytest.raises(rs.InvalidConfigError):
+        await rs.RedisBackend.connect("redis://127.0.0.1:1", response_timeout=float("nan"))
+    with pytest.raises(rs.InvalidConfigError, match="invalid Redis URL"):
+        await rs.RedisBackend.connect("http://127.0.0.1:6379")
+
+
+def test_processes_exit_cleanly_after_tokio_work(redis_server: RedisServer, tmp_path: Path) -> None:
+    """Regression: a tokio thread waking a coroutine while the interpreter
+    finalized used to abort the process (exit code 134) now and then."""
+    script = tmp_path / "exit.py"
+    script.write_text(
+        "import asyncio, sys, relay_store as rs\n"
+        "async def main():\n"
+        "    try:\n"
+        "        b = await rs.RedisBackend.connect(sys.argv[1], connect_timeout=1.0)\n"
+        "        await b.load_plan('a')\n"
+        "    except rs.StorageError:\n"
+        "        pass\n"
+        "asyncio.run(main())\n"
+    )
+    urls = [redis_server.url, f"redis://127.0.0.1:{free_port()}"] * 10
+    procs = [subprocess.Popen([sys.executable, str(script), u], stderr=subprocess.PIPE) for u in urls]
+    failures = [(p.wait(), p.stderr.read().decode()[-300:]) for p in procs if p.wait() != 0]  # type: ignore[union-attr]
+    assert failures == []

@@ -262,7 +262,10 @@ fn seconds(name: &str, value: f64) -> Result<std::time::Duration> {
 backend_methods!(PyRedisBackend, run_on_tokio, {
     /// Connects to `url` (`redis://`, `rediss://` or `unix://`).
     #[staticmethod]
-    #[pyo3(signature = (url, key_prefix = DEFAULT_KEY_PREFIX.to_owned(), *, connect_timeout = 5.0, response_timeout = 5.0))]
+    #[pyo3(
+        signature = (url, key_prefix = DEFAULT_KEY_PREFIX.to_owned(), *, connect_timeout = 5.0, response_timeout = 5.0),
+        text_signature = "(url, key_prefix='nemo_relay:', *, connect_timeout=5.0, response_timeout=5.0)"
+    )]
     async fn connect(url: String, key_prefix: String, connect_timeout: f64, response_timeout: f64) -> PyResult<PyRedisBackend> {
         let options = RedisOptions {
             key_prefix: key_prefix.clone(),

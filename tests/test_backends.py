@@ -1,0 +1,593 @@
+"""The semantics of SPEC §3, against every backend (see conftest.BACKEND_FACTORIES)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+import relay_store as rs
+from relay_store import SerializationError, StorageBackend, StorageError
+from samples import (
+    FUTURE_DOCS,
+    T0,
+    accumulators,
+    call,
+    metrics,
+    plan,
+    prompt,
+    run,
+    stability,
+    stats,
+    trie,
+)
+
+NAN = float("nan")
+INF = float("inf")
+
+
+def agent() -> str:
+    """A fresh agent id, so that no test sees another test's data."""
+    return f"agent-{uuid.uuid4()}"
+
+
+def runs_of(agent_id: str, n: int) -> list[rs.RunRecord]:
+    # Ids are random and start times go backwards, so that neither sorting by
+    # id nor by time reproduces the index order.
+    return [
+        rs.RunRecord(
+            id=uuid.uuid4(),
+            agent_id=agent_id,
+            calls=[call(name=f"call-{i}")],
+            started_at=T0 - timedelta(minutes=i),
+        )
+        for i in range(n)
+    ]
+
+
+# ---------------------------------------------------------------------------
+# the protocol
+
+
+async def test_backend_satisfies_the_protocol(backend: StorageBackend) -> None:
+    assert isinstance(backend, rs.StorageBackend)
+
+
+def test_plain_objects_do_not_satisfy_the_protocol() -> None:
+    assert not isinstance(object(), rs.StorageBackend)
+    assert not isinstance(rs.RunRecord(agent_id="a"), rs.StorageBackend)
+
+
+async def test_every_call_returns_a_real_coroutine(backend: StorageBackend) -> None:
+    a = agent()
+    calls: list[Awaitable[Any]] = [
+        backend.store_run(run(a)),
+        backend.list_runs(a),
+        backend.store_plan(plan(a)),
+        backend.load_plan(a),
+        backend.store_trie(a, trie()),
+        backend.load_trie(a),
+        backend.store_accumulators(a, accumulators()),
+        backend.load_accumulators(a),
+        backend.store_observations(a, [prompt()]),
+        backend.load_observations(a),
+        backend.store_stability(a, stability()),
+        backend.load_stability(a),
+    ]
+    for pending in calls:
+        assert asyncio.iscoroutine(pending), type(pending)
+        await pending
+    closing = backend.close()
+    assert asyncio.iscoroutine(closing)
+    await closing
+
+
+# ---------------------------------------------------------------------------
+# runs
+
+
+async def test_list_runs_of_unknown_agent_is_empty(backend: StorageBackend) -> None:
+    assert await backend.list_runs(agent()) == []
+
+
+async def test_store_run_then_list(backend: StorageBackend) -> None:
+    a = agent()
+    record = run(a)
+    assert await backend.store_run(record) is None
+    listed = await backend.list_runs(a)
+    assert listed == [record]
+    assert isinstance(listed, list)
+    assert isinstance(listed[0], rs.RunRecord)
+    assert listed[0].to_json() == record.to_json()
+
+
+async def test_list_runs_in_index_order(backend: StorageBackend) -> None:
+    a = agent()
+    records = runs_of(a, 12)
+    for record in records:
+        await backend.store_run(record)
+    assert await backend.list_runs(a) == records
+
+
+async def test_store_run_is_idempotent_by_run_id(backend: StorageBackend) -> None:
+    a = agent()
+    first, second, third = runs_of(a, 3)
+    await backend.store_run(first)
+    await backend.store_run(second)
+    await backend.store_run(first)
+    updated = first.replace(ended_at=T0 + timedelta(hours=1), calls=[])
+    await backend.store_run(updated)
+    await backend.store_run(third)
+    await backend.store_run(third)
+    listed = await backend.list_runs(a)
+    assert [r.id for r in listed] == [first.id, second.id, third.id]
+    assert listed == [updated, second, third]
+
+
+async def test_runs_are_isolated_between_agents(backend: StorageBackend) -> None:
+    a, b = agent(), agent()
+    runs_a, runs_b = runs_of(a, 3), runs_of(b, 2)
+    for x, y in zip(runs_a, runs_b + [None]):
+        await backend.store_run(x)
+        if y is not None:
+            await backend.store_run(y)
+    assert await backend.list_runs(a) == runs_a
+    assert await backend.list_runs(b) == runs_b
+    assert await backend.list_runs(a + "x") == []
+    assert await backend.list_runs(a[:-1]) == []
+
+
+async def test_same_run_id_under_two_agents_is_two_runs(backend: StorageBackend) -> None:
+    a, b = agent(), agent()
+    shared = uuid.uuid4()
+    run_a = run(a, shared)
+    run_b = run(b, shared).replace(calls=[])
+    await backend.store_run(run_a)
+    await backend.store_run(run_b)
+    assert await backend.list_runs(a) == [run_a]
+    assert await backend.list_runs(b) == [run_b]
+
+
+async def test_agent_ids_with_separators_stay_apart(backend: StorageBackend) -> None:
+    # Redis keys join agent ids with ":"; such ids must still be isolated.
+    a, b = "team:alpha", "team"
+    await backend.store_run(run(a))
+    await backend.store_plan(plan(a))
+    assert await backend.list_runs(b) == []
+    assert await backend.load_plan(b) is None
+    assert await backend.load_plan("team:alpha:x") is None
+    await backend.store_plan(plan("ünïcødé agent ✓"))
+    assert await backend.load_plan("ünïcødé agent ✓") == plan("ünïcødé agent ✓")
+
+
+# ---------------------------------------------------------------------------
+# whole values
+
+KINDS: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
+    "trie": (lambda: trie("first"), lambda: trie("second")),
+    "accumulators": (
+        accumulators,
+        lambda: rs.AccumulatorState(nodes={"other": rs.NodeAccumulators()}),
+    ),
+    "observations": (lambda: [prompt(), prompt(uuid.uuid4())], lambda: [prompt()]),
+    "stability": (lambda: stability(1), lambda: stability(2)),
+}
+
+
+def store_of(backend: StorageBackend, kind: str) -> Callable[[str, Any], Awaitable[None]]:
+    return {
+        "trie": backend.store_trie,
+        "accumulators": backend.store_accumulators,
+        "observations": backend.store_observations,
+        "stability": backend.store_stability,
+    }[kind]
+
+
+def load_of(backend: StorageBackend, kind: str) -> Callable[[str], Awaitable[Any]]:
+    return {
+        "trie": backend.load_trie,
+        "accumulators": backend.load_accumulators,
+        "observations": backend.load_observations,
+        "stability": backend.load_stability,
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+async def test_store_load_replace(backend: StorageBackend, kind: str) -> None:
+    make_first, make_second = KINDS[kind]
+    store, load = store_of(backend, kind), load_of(backend, kind)
+    a, b = agent(), agent()
+    assert await load(a) is None
+    first = make_first()
+    assert await store(a, first) is None
+    assert await load(a) == first
+    assert await load(b) is None  # isolated
+    second = make_second()
+    await store(a, second)
+    assert await load(a) == second  # replaced whole, not merged
+    await store(b, first)
+    assert await load(a) == second
+    assert await load(b) == first
+
+
+async def test_store_load_plan(backend: StorageBackend) -> None:
+    a, b = agent(), agent()
+    assert await backend.load_plan(a) is None
+    first = plan(a)
+    assert await backend.store_plan(first) is None
+    assert await backend.load_plan(a) == first
+    assert await backend.load_plan(b) is None
+    # keyed by plan.agent_id
+    await backend.store_plan(plan(b))
+    assert await backend.load_plan(b) == plan(b)
+    second = first.replace(parallel_groups=[])
+    await backend.store_plan(second)
+    assert await backend.load_plan(a) == second
+    assert await backend.load_plan(b) == plan(b)
+
+
+async def test_kinds_do_not_interfere(backend: StorageBackend) -> None:
+    a = agent()
+    await backend.store_trie(a, trie())
+    assert await backend.load_plan(a) is None
+    assert await backend.load_accumulators(a) is None
+    assert await backend.load_observations(a) is None
+    assert await backend.load_stability(a) is None
+    assert await backend.list_runs(a) == []
+    await backend.store_plan(plan(a))
+    await backend.store_accumulators(a, accumulators())
+    await backend.store_observations(a, [prompt()])
+    await backend.store_stability(a, stability())
+    await backend.store_run(run(a))
+    assert await backend.load_trie(a) == trie()
+    assert await backend.load_plan(a) == plan(a)
+    assert await backend.load_accumulators(a) == accumulators()
+    assert await backend.load_observations(a) == [prompt()]
+    assert await backend.load_stability(a) == stability()
+    assert len(await backend.list_runs(a)) == 1
+
+
+async def test_observations_accept_any_sequence(backend: StorageBackend) -> None:
+    a = agent()
+    first, second = prompt(), prompt(uuid.uuid4())
+    await backend.store_observations(a, (first, second))
+    loaded = await backend.load_observations(a)
+    assert loaded == [first, second]
+    assert isinstance(loaded, list)
+    loaded.clear()  # a new list each time
+    assert await backend.load_observations(a) == [first, second]
+    await backend.store_observations(a, [])
+    assert await backend.load_observations(a) == []
+
+
+async def test_observations_keep_order_and_duplicates(backend: StorageBackend) -> None:
+    a = agent()
+    items = [prompt(uuid.uuid4()) for _ in range(5)]
+    items.append(items[0])
+    await backend.store_observations(a, items)
+    assert await backend.load_observations(a) == items
+
+
+async def test_the_caller_sequence_is_not_kept(backend: StorageBackend) -> None:
+    a = agent()
+    items = [prompt()]
+    await backend.store_observations(a, items)
+    items.append(prompt(uuid.uuid4()))
+    assert await backend.load_observations(a) == [prompt()]
+
+
+@pytest.mark.parametrize("name", sorted(FUTURE_DOCS))
+async def test_unknown_fields_survive_a_store(backend: StorageBackend, name: str) -> None:
+    cls, doc = FUTURE_DOCS[name]
+    model = cls.from_json(json.dumps(doc))
+    a = agent()
+    if name == "run":
+        model = model.replace(agent_id=a)
+        await backend.store_run(model)
+        (loaded,) = await backend.list_runs(a)
+    elif name == "plan":
+        model = model.replace(agent_id=a)
+        await backend.store_plan(model)
+        loaded = await backend.load_plan(a)
+    elif name == "prompt":
+        await backend.store_observations(a, [model])
+        (loaded,) = await backend.load_observations(a) or [None]
+    else:
+        kind = {"trie": "trie", "accumulators": "accumulators", "stability": "stability"}[name]
+        await store_of(backend, kind)(a, model)
+        loaded = await load_of(backend, kind)(a)
+    assert loaded == model
+    assert json.loads(loaded.to_json()) == json.loads(model.to_json())
+    expected = dict(doc)
+    if "agent_id" in expected:
+        expected["agent_id"] = a
+    assert json.loads(loaded.to_json()) == expected
+
+
+# ---------------------------------------------------------------------------
+# never write what cannot be read back
+
+
+def _bad_stats() -> rs.RunningStats:
+    return rs.RunningStats(count=1, mean=NAN)
+
+
+NON_FINITE: dict[str, Callable[[], Any]] = {
+    "trie": lambda: rs.TrieEnvelope(
+        workflow_name="bad",
+        root=rs.PredictionTrieNode(
+            name="root",
+            predictions_by_call_index={
+                1: rs.LlmCallPrediction(
+                    remaining_calls=metrics(),
+                    interarrival_ms=rs.PredictionMetrics(
+                        sample_count=1, mean=INF, p50=1.0, p90=1.0, p95=1.0
+                    ),
+                    output_tokens=metrics(),
+                )
+            },
+        ),
+    ),
+    "accumulators": lambda: rs.AccumulatorState(
+        nodes={"n": rs.NodeAccumulators(all_output_tokens=_bad_stats())}
+    ),
+    "stability": lambda: stability().replace(
+        scores=[stability().scores[0].replace(confidence=-INF)]
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NON_FINITE))
+async def test_non_finite_is_refused_and_nothing_written(
+    backend: StorageBackend, kind: str
+) -> None:
+    store, load = store_of(backend, kind), load_of(backend, kind)
+    a, b = agent(), agent()
+    bad = NON_FINITE[kind]()
+    with pytest.raises(SerializationError):
+        await store(b, bad)
+    assert await load(b) is None
+    good = KINDS[kind][0]()
+    await store(a, good)
+    with pytest.raises(SerializationError):
+        await store(a, bad)
+    assert await load(a) == good
+
+
+async def test_non_finite_plan_is_never_stored(backend: StorageBackend) -> None:
+    # A JSON field may refuse NaN when built (ValueError) or when stored
+    # (SerializationError, also a ValueError); either way nothing is written.
+    a = agent()
+    good = plan(a)
+    await backend.store_plan(good)
+    with pytest.raises(ValueError):
+        meta = good.metadata_template.replace(extensions={"x": NAN})
+        await backend.store_plan(good.replace(metadata_template=meta))
+    assert await backend.load_plan(a) == good
+
+
+async def test_non_finite_run_is_never_stored_nor_indexed(backend: StorageBackend) -> None:
+    a = agent()
+    good = run(a)
+    await backend.store_run(good)
+    with pytest.raises(ValueError):
+        bad_call = call().replace(annotated_response=[1.0, INF])
+        await backend.store_run(run(a).replace(calls=[bad_call]))
+    with pytest.raises(ValueError):
+        bad_call = call().replace(annotated_request={"t": -INF})
+        await backend.store_run(good.replace(calls=[bad_call]))
+    assert await backend.list_runs(a) == [good]
+
+
+async def test_infinite_sample_in_accumulators_is_refused(backend: StorageBackend) -> None:
+    # An infinite sample poisons mean, m2 and the digest's sum and max at once.
+    a = agent()
+    s = rs.RunningStats(count=1, mean=-INF)
+    with pytest.raises(SerializationError):
+        await backend.store_accumulators(
+            a, rs.AccumulatorState(nodes={"n": rs.NodeAccumulators(sensitivity={1: s})})
+        )
+    assert await backend.load_accumulators(a) is None
+
+
+# ---------------------------------------------------------------------------
+# wrong types
+
+
+async def test_wrong_types_raise_type_error_and_store_nothing(backend: StorageBackend) -> None:
+    a = agent()
+    bad_calls: list[tuple[Callable[[], Awaitable[Any]], str]] = [
+        (lambda: backend.store_run(run(a).to_dict()), "record"),
+        (lambda: backend.store_run(None), "record"),
+        (lambda: backend.store_run(plan(a)), "record"),
+        (lambda: backend.store_plan(run(a)), "plan"),
+        (lambda: backend.store_plan(plan(a).to_json()), "plan"),
+        (lambda: backend.store_trie(a, trie().to_dict()), "envelope"),
+        (lambda: backend.store_trie(5, trie()), "agent_id"),
+        (lambda: backend.store_accumulators(a, None), "state"),
+        (lambda: backend.store_accumulators(a, stats()), "state"),
+        (lambda: backend.store_observations(a, [run(a)]), "observations"),
+        (lambda: backend.store_observations(a, [prompt(), 1]), "observations"),
+        (lambda: backend.store_observations(a, prompt()), "observations"),
+        (lambda: backend.store_observations(a, 5), "observations"),
+        (lambda: backend.store_stability(a, {}), "result"),
+        (lambda: backend.store_stability(None, stability()), "agent_id"),
+        (lambda: backend.list_runs(5), "agent_id"),
+        (lambda: backend.load_plan(None), "agent_id"),
+        (lambda: backend.load_trie(b"a"), "agent_id"),
+        (lambda: backend.load_accumulators(1.0), "agent_id"),
+        (lambda: backend.load_observations([a]), "agent_id"),
+        (lambda: backend.load_stability(object()), "agent_id"),
+    ]
+    for make_call, argument in bad_calls:
+        with pytest.raises(TypeError, match=argument):
+            await make_call()
+    assert await backend.list_runs(a) == []
+    assert await backend.load_plan(a) is None
+    assert await backend.load_trie(a) is None
+    assert await backend.load_accumulators(a) is None
+    assert await backend.load_observations(a) is None
+    assert await backend.load_stability(a) is None
+
+
+async def test_keyword_arguments_use_the_spec_names(backend: StorageBackend) -> None:
+    a = agent()
+    record = run(a)
+    await backend.store_run(record=record)
+    assert await backend.list_runs(agent_id=a) == [record]
+    await backend.store_plan(plan=plan(a))
+    assert await backend.load_plan(agent_id=a) == plan(a)
+    await backend.store_trie(agent_id=a, envelope=trie())
+    assert await backend.load_trie(agent_id=a) == trie()
+    await backend.store_accumulators(agent_id=a, state=accumulators())
+    assert await backend.load_accumulators(agent_id=a) == accumulators()
+    await backend.store_observations(agent_id=a, observations=[prompt()])
+    assert await backend.load_observations(agent_id=a) == [prompt()]
+    await backend.store_stability(agent_id=a, result=stability())
+    assert await backend.load_stability(agent_id=a) == stability()
+
+
+# ---------------------------------------------------------------------------
+# asyncio integration
+
+
+async def test_create_task(backend: StorageBackend) -> None:
+    a = agent()
+    record = run(a)
+    task = asyncio.create_task(backend.store_run(record))
+    assert await task is None
+    listed = await asyncio.create_task(backend.list_runs(a))
+    assert listed == [record]
+    assert await asyncio.create_task(backend.load_plan(a)) is None
+
+
+async def test_gather(backend: StorageBackend) -> None:
+    a = agent()
+    records = runs_of(a, 25)
+    await asyncio.gather(*(backend.store_run(r) for r in records))
+    listed = await backend.list_runs(a)
+    assert len(listed) == 25
+    assert {r.id for r in listed} == {r.id for r in records}
+    assert sorted(listed, key=lambda r: str(r.id)) == sorted(records, key=lambda r: str(r.id))
+
+    agents = [agent() for _ in range(10)]
+    await asyncio.gather(
+        *(backend.store_trie(x, trie(x)) for x in agents),
+        *(backend.store_stability(x, stability(i)) for i, x in enumerate(agents)),
+    )
+    tries, results = await asyncio.gather(
+        asyncio.gather(*(backend.load_trie(x) for x in agents)),
+        asyncio.gather(*(backend.load_stability(x) for x in agents)),
+    )
+    assert tries == [trie(x) for x in agents]
+    assert results == [stability(i) for i in range(10)]
+
+
+async def test_concurrent_duplicate_stores_index_once(backend: StorageBackend) -> None:
+    a = agent()
+    record = run(a)
+    await asyncio.gather(*(backend.store_run(record) for _ in range(20)))
+    assert await backend.list_runs(a) == [record]
+
+
+async def test_wait_for(backend: StorageBackend) -> None:
+    a = agent()
+    await asyncio.wait_for(backend.store_plan(plan(a)), timeout=10)
+    assert await asyncio.wait_for(backend.load_plan(a), timeout=10) == plan(a)
+    assert await asyncio.wait_for(backend.list_runs(a), timeout=10) == []
+
+
+async def test_cancellation_leaves_the_backend_usable(backend: StorageBackend) -> None:
+    a = agent()
+    record = run(a)
+    task = asyncio.create_task(backend.store_run(record))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Cancelled before it ran or after it finished: never half done.
+    assert await backend.list_runs(a) in ([], [record])
+
+    # Cancel a burst of writes part way through.
+    records = runs_of(a, 30)
+    tasks = [asyncio.create_task(backend.store_run(r)) for r in records]
+    await asyncio.sleep(0)
+    for t in tasks[10:]:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    listed = await backend.list_runs(a)
+    known = {r.id: r for r in [record, *records]}
+    assert len({r.id for r in listed}) == len(listed)
+    for r in listed:
+        assert known[r.id] == r
+
+    # A timed-out read does not poison later calls.
+    try:
+        await asyncio.wait_for(backend.load_trie(a), timeout=0)
+    except TimeoutError:
+        pass
+    await backend.store_trie(a, trie())
+    assert await backend.load_trie(a) == trie()
+    await backend.store_run(records[-1])
+    assert records[-1] in await backend.list_runs(a)
+
+
+# ---------------------------------------------------------------------------
+# lifecycle
+
+
+def _every_method(backend: StorageBackend) -> list[Callable[[], Awaitable[Any]]]:
+    a = "agent"
+    return [
+        lambda: backend.store_run(run(a)),
+        lambda: backend.list_runs(a),
+        lambda: backend.store_plan(plan(a)),
+        lambda: backend.load_plan(a),
+        lambda: backend.store_trie(a, trie()),
+        lambda: backend.load_trie(a),
+        lambda: backend.store_accumulators(a, accumulators()),
+        lambda: backend.load_accumulators(a),
+        lambda: backend.store_observations(a, [prompt()]),
+        lambda: backend.load_observations(a),
+        lambda: backend.store_stability(a, stability()),
+        lambda: backend.load_stability(a),
+    ]
+
+
+async def test_closed_backend_raises_storage_error(backend: StorageBackend) -> None:
+    await backend.store_plan(plan("agent"))
+    await backend.close()
+    for method in _every_method(backend):
+        with pytest.raises(StorageError, match="backend is closed"):
+            await method()
+    await backend.close()  # idempotent
+    await backend.close()
+    with pytest.raises(StorageError, match="backend is closed"):
+        await backend.load_plan("agent")
+
+
+async def test_async_with_closes(backend: StorageBackend) -> None:
+    async with backend as entered:
+        assert entered is backend
+        await entered.store_plan(plan("agent"))
+        assert await entered.load_plan("agent") == plan("agent")
+    with pytest.raises(StorageError, match="backend is closed"):
+        await backend.load_plan("agent")
+
+
+async def test_async_with_closes_on_error(backend: StorageBackend) -> None:
+    with pytest.raises(KeyError):
+        async with backend:
+            raise KeyError("boom")  # not swallowed
+    with pytest.raises(StorageError):
+        await backend.list_runs("agent")
+
+
+async def test_storage_error_is_a_relay_store_error(backend: StorageBackend) -> None:
+    await backend.close()
+    with pytest.raises(rs.RelayStoreError):
+        await backend.list_runs("agent")

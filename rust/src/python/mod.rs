@@ -11,7 +11,22 @@ mod models;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    init_runtime();
     models::register(m)?;
     backends::register(m)?;
     Ok(())
+}
+
+/// One tokio worker is enough: the work is I/O-bound, and with a single
+/// worker our task and redis-rs's connection driver run on the same thread,
+/// so a call costs one cross-thread wake each way instead of several.
+fn init_runtime() {
+    let threads = std::env::var("RELAY_STORE_TOKIO_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1);
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(threads).thread_name("relay-store-io").enable_all();
+    pyo3_async_runtimes::tokio::init(builder);
 }

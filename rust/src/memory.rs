@@ -248,7 +248,7 @@ mod tests {
                 run_id: Uuid::now_v7(),
                 agent_id: agent.into(),
                 parallel_hints: vec![],
-                extensions: serde_json::Value::Null,
+                extensions: crate::json::Json::null(),
                 extra: Default::default(),
             }),
             extra: Default::default(),
@@ -276,7 +276,7 @@ mod tests {
         let b = InMemoryBackend::new();
         let mut bad = (*run("a")).clone();
         let mut call = (*bad.calls[0]).clone();
-        call.annotated_request = Some(serde_json::json!({"ok": 1}));
+        call.annotated_request = Some(serde_json::json!({"ok": 1}).into());
         bad.calls[0] = Arc::new(call);
         b.store_run_now(Arc::new(bad)).unwrap();
         let stats = crate::model::RunningStats::default().add_sample(f64::NAN);

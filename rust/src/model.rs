@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use crate::json::Json;
 use uuid::Uuid;
 
 use crate::stats::Digest;
@@ -99,8 +99,8 @@ record! {
         opt total_tokens: Option<u32>,
         opt model_name: Option<String>,
         opt tool_call_count: Option<u32>,
-        opt annotated_request: Option<Value>,
-        opt annotated_response: Option<Value>,
+        opt annotated_request: Option<Json>,
+        opt annotated_response: Option<Json>,
     }
 }
 
@@ -110,7 +110,7 @@ record! {
         req agent_id: String,
         req parallel_hints: Vec<Arc<ParallelHint>>,
         /// Required on the wire, but may be `null`.
-        req extensions: Value,
+        req extensions: Json,
     }
 }
 
@@ -281,7 +281,7 @@ impl Default for AccumulatorState {
 mod tests {
     use super::*;
     use crate::wire::{from_json, to_json};
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     /// The reference trie from NeMo Agent Toolkit (SPEC §1).
     const NAT_TRIE: &str = r#"{"version":"1.0","generated_at":"2026-03-31T12:00:00+00:00","workflow_name":"my_agent",
@@ -326,7 +326,7 @@ mod tests {
         let expected = doc.replace("12:00:01.5Z", "12:00:01.500Z");
         assert_eq!(out, expected);
         assert_eq!(run.calls[0].kind, CallKind::Tool);
-        assert_eq!(run.calls[0].metadata_snapshot.as_ref().unwrap().extensions, Value::Null);
+        assert!(run.calls[0].metadata_snapshot.as_ref().unwrap().extensions.is_null());
     }
 
     #[test]
@@ -455,3 +455,4 @@ mod tests {
         assert_eq!(out, doc);
     }
 }
+

@@ -380,6 +380,15 @@ impl PyField for Value {
     }
 }
 
+impl PyField for crate::json::Json {
+    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
+        json_from_py(ob, loc, 0).map(|v| crate::json::Json::from_value(&v))
+    }
+    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(py, &self.to_value())
+    }
+}
+
 impl PyField for Digest {
     fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
         if !ob.is_instance_of::<PyDict>() && !ob.is_instance_of::<PyMapping>() {

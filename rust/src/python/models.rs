@@ -9,7 +9,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
-use serde_json::Value;
+use crate::json::Json;
 use uuid::Uuid;
 
 use super::convert::{json_from_py, json_to_py, type_name, Loc, PyField, PyRecord};
@@ -253,15 +253,15 @@ py_model!(PyCallRecord = "CallRecord" wraps CallRecord {
     total_tokens: Option<u32> = None,
     model_name: Option<String> = None,
     tool_call_count: Option<u32> = None,
-    annotated_request: Option<Value> = None,
-    annotated_response: Option<Value> = None,
+    annotated_request: Option<Json> = None,
+    annotated_response: Option<Json> = None,
 });
 
 py_model!(PyMetadataEnvelope = "MetadataEnvelope" wraps MetadataEnvelope {
     run_id: Uuid,
     agent_id: String,
     parallel_hints: Vec<Arc<core::ParallelHint>> = Vec::new(),
-    extensions: Value = Value::Null,
+    extensions: Json = Json::null(),
 });
 
 py_model!(PyParallelHint = "ParallelHint" wraps ParallelHint {

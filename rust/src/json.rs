@@ -1,0 +1,156 @@
+//! Free-form JSON fields (`annotated_request`, `extensions`, ...).
+//!
+//! They are kept as compact JSON text rather than as a `serde_json::Value`
+//! tree: decoding then only validates and copies bytes instead of building a
+//! map per object, which made up most of the cost of reading a run. Python
+//! sees plain JSON values, built when the attribute is read.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use crate::wire::Wire;
+
+#[derive(Clone)]
+pub struct Json(Box<RawValue>);
+
+impl Json {
+    pub fn null() -> Self {
+        Json::from_value(&Value::Null)
+    }
+
+    pub fn from_value(value: &Value) -> Self {
+        // A Value always serializes: its numbers are finite by construction.
+        Json(serde_json::value::to_raw_value(value).expect("a JSON value serializes"))
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).expect("validated when stored")
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    pub fn is_null(&self) -> bool {
+        self.0.get() == "null"
+    }
+}
+
+impl Default for Json {
+    fn default() -> Self {
+        Json::null()
+    }
+}
+
+/// Equal when they hold the same JSON value, however the text is spelled.
+impl PartialEq for Json {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str() || self.to_value() == other.to_value()
+    }
+}
+
+impl fmt::Debug for Json {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Value> for Json {
+    fn from(value: Value) -> Self {
+        Json::from_value(&value)
+    }
+}
+
+impl Wire for Json {
+    fn ser<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+    fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        Ok(match compact(raw.get()) {
+            // Whitespace between tokens (a pretty-printing writer): drop it,
+            // since stored values are compact JSON.
+            Some(text) => Json(RawValue::from_string(text).map_err(serde::de::Error::custom)?),
+            None => Json(raw),
+        })
+    }
+}
+
+/// The text without whitespace outside strings, or `None` when it has none.
+fn compact(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let is_ws = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
+    let (mut in_string, mut escaped) = (false, false);
+    let first = bytes.iter().enumerate().position(|(_, &b)| {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            false
+        } else {
+            if b == b'"' {
+                in_string = true;
+            }
+            is_ws(b)
+        }
+    })?;
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..first]);
+    let (mut in_string, mut escaped) = (false, false);
+    for ch in text[first..].chars() {
+        if in_string {
+            match (escaped, ch) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            out.push(ch);
+        } else if ch == '"' {
+            in_string = true;
+            out.push(ch);
+        } else if !matches!(ch, ' ' | '\n' | '\r' | '\t') {
+            out.push(ch);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{from_json, from_value, to_json};
+
+    #[test]
+    fn kept_compact_and_verbatim() {
+        let j: Json = from_json(br#"{"b": [1, 2.50, "a b\" c"],	"a":{}}"#).unwrap();
+        assert_eq!(j.as_str(), r#"{"b":[1,2.50,"a b\" c"],"a":{}}"#);
+        assert_eq!(to_json(&j).unwrap(), j.as_str());
+        let j: Json = from_json(br#"{"x":"no  change"}"#).unwrap();
+        assert_eq!(j.as_str(), r#"{"x":"no  change"}"#);
+    }
+
+    #[test]
+    fn equality_is_by_value() {
+        let a: Json = from_json(br#"{"a":1,"b":[true,null]}"#).unwrap();
+        let b: Json = from_json(br#"{"b":[true,null],"a":1}"#).unwrap();
+        let c: Json = from_json(br#"{"a":2,"b":[true,null]}"#).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(Json::from_value(&a.to_value()), a);
+    }
+
+    #[test]
+    fn reads_from_a_value_tree_too() {
+        let j: Json = from_value(serde_json::json!({"k": [1, "x"]})).unwrap();
+        assert_eq!(j.as_str(), r#"{"k":[1,"x"]}"#);
+        assert!(from_json::<Json>(b"nul").is_err());
+        assert!(Json::null().is_null());
+    }
+}

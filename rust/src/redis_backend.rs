@@ -61,9 +61,9 @@ impl Keys {
     pub fn run(&self, agent_id: &str, run_id: &Uuid) -> String {
         format!("{}runs:{agent_id}:{run_id}", self.prefix)
     }
-    /// Everything before the run id, for the list script to append ids to.
-    pub fn run_stem(&self, agent_id: &str) -> String {
-        format!("{}runs:{agent_id}:", self.prefix)
+    /// A run key from an id as the index holds it (text written by any writer).
+    pub fn run_by_text(&self, agent_id: &str, run_id: &str) -> String {
+        format!("{}runs:{agent_id}:{run_id}", self.prefix)
     }
     pub fn runs_index(&self, agent_id: &str) -> String {
         format!("{}runs_index:{agent_id}", self.prefix)
@@ -97,32 +97,6 @@ if existed == 0 then
   redis.call('RPUSH', KEYS[2], ARGV[2])
 end
 return existed
-",
-    )
-});
-
-/// The index and every record it names, in one round trip and one consistent
-/// snapshot. MGET goes in slices because Lua's `unpack` has a stack limit.
-static LIST_RUNS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local ids = redis.call('LRANGE', KEYS[1], 0, -1)
-local values = {}
-local n = #ids
-local i = 1
-while i <= n do
-  local j = math.min(i + 511, n)
-  local keys = {}
-  for k = i, j do
-    keys[#keys + 1] = ARGV[1] .. ids[k]
-  end
-  local got = redis.call('MGET', unpack(keys))
-  for k = 1, #got do
-    values[#values + 1] = got[k]
-  end
-  i = j + 1
-end
-return {ids, values}
 ",
     )
 });
@@ -236,14 +210,17 @@ impl RedisBackend {
         .await
     }
 
-    async fn get_value<T: Wire>(&self, key: String, type_name: &str) -> Result<Option<Arc<T>>> {
+    async fn get_value<T: Wire + Send + 'static>(&self, key: String, type_name: &'static str) -> Result<Option<Arc<T>>> {
         let raw: Option<Vec<u8>> = self
             .exec("GET", &key, |mut c| {
                 let key = &key;
                 async move { redis::cmd("GET").arg(key).query_async(&mut c).await }
             })
             .await?;
-        raw.map(|bytes| decode::<T>(&bytes, type_name, &key).map(Arc::new)).transpose()
+        match raw {
+            Some(bytes) => decode_value::<T>(bytes, type_name, key).await.map(|v| Some(Arc::new(v))),
+            None => Ok(None),
+        }
     }
 
     pub fn close_now(&self) {
@@ -258,6 +235,39 @@ fn install_tls_provider() {
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// Payloads larger than this are decoded on the blocking pool, so the one
+/// I/O worker keeps serving other calls meanwhile.
+const BLOCKING_DECODE_BYTES: usize = 128 * 1024;
+
+/// Decodes run records, on both cores when there are many.
+async fn decode_runs(found: Vec<(String, Vec<u8>)>) -> Result<Vec<Arc<RunRecord>>> {
+    fn decode_all(part: &[(String, Vec<u8>)]) -> Result<Vec<Arc<RunRecord>>> {
+        part.iter().map(|(key, bytes)| decode::<RunRecord>(bytes, "RunRecord", key).map(Arc::new)).collect()
+    }
+    let total: usize = found.iter().map(|(_, v)| v.len()).sum();
+    if total < BLOCKING_DECODE_BYTES {
+        return decode_all(&found);
+    }
+    let mut first = found;
+    let second = first.split_off(first.len() / 2);
+    let other = tokio::task::spawn_blocking(move || decode_all(&second));
+    let mut runs = tokio::task::spawn_blocking(move || decode_all(&first))
+        .await
+        .map_err(|e| Error::storage(format!("decoding task failed: {e}")))??;
+    runs.extend(other.await.map_err(|e| Error::storage(format!("decoding task failed: {e}")))??);
+    Ok(runs)
+}
+
+/// Decodes one stored value, off the I/O worker when it is large.
+async fn decode_value<T: Wire + Send + 'static>(bytes: Vec<u8>, type_name: &'static str, key: String) -> Result<T> {
+    if bytes.len() < BLOCKING_DECODE_BYTES {
+        return decode::<T>(&bytes, type_name, &key);
+    }
+    tokio::task::spawn_blocking(move || decode::<T>(&bytes, type_name, &key))
+        .await
+        .map_err(|e| Error::storage(format!("decoding task failed: {e}")))?
 }
 
 fn decode<T: Wire>(bytes: &[u8], type_name: &str, key: &str) -> Result<T> {
@@ -288,27 +298,36 @@ impl Backend for RedisBackend {
         .await
     }
 
+    /// Two round trips whatever the number of runs: LRANGE for the index,
+    /// then one MGET for the records it names. (A Lua script could do it in
+    /// one, but copying every record into Lua and back cost the server more
+    /// than the extra round trip.)
     async fn list_runs(&self, agent_id: &str) -> Result<Vec<Arc<RunRecord>>> {
         let index = self.inner.keys.runs_index(agent_id);
-        let stem = self.inner.keys.run_stem(agent_id);
-        let (ids, values): (Vec<String>, Vec<Option<Vec<u8>>>) = self
-            .exec("list_runs", &index, |mut c| {
-                let (index, stem) = (&index, &stem);
-                async move { LIST_RUNS.key(index).arg(stem).invoke_async(&mut c).await }
+        let listed: Vec<String> = self
+            .exec("LRANGE", &index, |mut c| {
+                let index = &index;
+                async move { redis::cmd("LRANGE").arg(index).arg(0).arg(-1).query_async(&mut c).await }
             })
             .await?;
-        let mut seen = HashSet::with_capacity(ids.len());
-        let mut runs = Vec::with_capacity(ids.len());
-        for (id, value) in ids.iter().zip(values) {
-            // A dangling entry (record gone) is skipped; a repeated id is
-            // returned once, where it first appears.
-            let Some(bytes) = value else { continue };
-            if !seen.insert(id.as_str()) {
-                continue;
-            }
-            runs.push(Arc::new(decode::<RunRecord>(&bytes, "RunRecord", &format!("{stem}{id}"))?));
+        // An id listed twice (another writer may do that) counts once, at
+        // its first position.
+        let mut seen = HashSet::with_capacity(listed.len());
+        let ids: Vec<String> = listed.into_iter().filter(|id| seen.insert(id.clone())).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(runs)
+        let keys: Vec<String> = ids.iter().map(|id| self.inner.keys.run_by_text(agent_id, id)).collect();
+        let values: Vec<Option<Vec<u8>>> = self
+            .exec("MGET", &index, |mut c| {
+                let keys = &keys;
+                async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await }
+            })
+            .await?;
+        // A dangling entry (its record is gone) is skipped.
+        let found: Vec<(String, Vec<u8>)> =
+            keys.into_iter().zip(values).filter_map(|(key, value)| value.map(|v| (key, v))).collect();
+        decode_runs(found).await
     }
 
     async fn store_plan(&self, plan: Arc<ExecutionPlan>) -> Result<()> {
@@ -455,6 +474,7 @@ mod tests {
         let k = Keys::new("nemo_relay:");
         let id = Uuid::parse_str("0191c0de-0000-7000-8000-000000000001").unwrap();
         assert_eq!(k.run("a", &id), "nemo_relay:runs:a:0191c0de-0000-7000-8000-000000000001");
+        assert_eq!(k.run_by_text("a", "x"), "nemo_relay:runs:a:x");
         assert_eq!(k.runs_index("a"), "nemo_relay:runs_index:a");
         assert_eq!(k.plan("a"), "nemo_relay:plan:a");
         assert_eq!(k.trie("a"), "nemo_relay:trie:a");

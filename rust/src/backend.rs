@@ -65,6 +65,15 @@ pub fn ensure_writable<T: Wire>(what: impl FnOnce() -> String, value: &T) -> Res
         .map_err(|e| Error::serialization(format!("cannot store {}: {e}", what())))
 }
 
+/// The JSON to store, or the reason it cannot be written, naming the value
+/// and where inside it the problem sits; one pass over the value either way.
+pub fn encode_for_store<T: Wire>(what: impl FnOnce() -> String, value: &T) -> Result<Vec<u8>> {
+    crate::wire::to_json_vec(value).map_err(|e| match e {
+        Error::Serialization(m) => Error::serialization(format!("cannot store {}: {m}", what())),
+        other => other,
+    })
+}
+
 /// NeMo Relay's minimal async interface.
 pub trait StorageBackend: Send + Sync + 'static {
     fn store_run(&self, record: &RunRecord) -> impl Future<Output = Result<()>> + Send;

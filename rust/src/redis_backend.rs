@@ -17,7 +17,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisResult, Script};
 use uuid::Uuid;
 
-use crate::backend::{ensure_writable, Backend};
+use crate::backend::{encode_for_store, Backend};
 use crate::error::{Error, Result};
 use crate::model::{
     AccumulatorState, ExecutionPlan, Observations, RunRecord, StabilityAnalysisResult, TrieEnvelope,
@@ -201,8 +201,7 @@ impl RedisBackend {
     }
 
     async fn set_value<T: Wire>(&self, key: String, what: impl FnOnce() -> String, value: &T) -> Result<()> {
-        ensure_writable(what, value)?;
-        let json = wire::to_json_vec(value)?;
+        let json = encode_for_store(what, value)?;
         self.exec("SET", &key, |mut c| {
             let (key, json) = (&key, &json);
             async move { redis::cmd("SET").arg(key).arg(json).query_async::<()>(&mut c).await }
@@ -277,8 +276,7 @@ fn decode<T: Wire>(bytes: &[u8], type_name: &str, key: &str) -> Result<T> {
 
 impl Backend for RedisBackend {
     async fn store_run(&self, record: Arc<RunRecord>) -> Result<()> {
-        ensure_writable(|| format!("run {}", record.id), &*record)?;
-        let json = wire::to_json_vec(&*record)?;
+        let json = encode_for_store(|| format!("run {}", record.id), &*record)?;
         let key = self.inner.keys.run(&record.agent_id, &record.id);
         let index = self.inner.keys.runs_index(&record.agent_id);
         let id = record.id.to_string();

@@ -85,27 +85,31 @@ impl<'de, T: Wire> Deserialize<'de> for De<T> {
     }
 }
 
-/// Writes any record as compact JSON, refusing non-finite floats first so that
-/// nothing partial is ever produced.
+/// Writes any record as compact JSON. A non-finite float makes the writer
+/// fail before anything is returned, so nothing partial is ever produced; only
+/// then is the value walked again to name where the offending float sits.
 pub fn to_json<T: Wire>(value: &T) -> Result<String> {
-    value
-        .check()
-        .map_err(|e| Error::serialization(e.to_string()))?;
-    serde_json::to_string(&Ser(value)).map_err(|e| Error::serialization(e.to_string()))
+    // serde_json writes UTF-8 only.
+    to_json_vec(value).map(|bytes| String::from_utf8(bytes).expect("serde_json writes UTF-8"))
 }
 
 pub fn to_json_vec<T: Wire>(value: &T) -> Result<Vec<u8>> {
-    value
-        .check()
-        .map_err(|e| Error::serialization(e.to_string()))?;
-    serde_json::to_vec(&Ser(value)).map_err(|e| Error::serialization(e.to_string()))
+    let mut out = Vec::with_capacity(1024);
+    match value.ser(&mut serde_json::Serializer::new(&mut out)) {
+        Ok(()) => Ok(out),
+        Err(e) => Err(explain(value, e)),
+    }
 }
 
 pub fn to_value<T: Wire>(value: &T) -> Result<Value> {
-    value
-        .check()
-        .map_err(|e| Error::serialization(e.to_string()))?;
-    serde_json::to_value(Ser(value)).map_err(|e| Error::serialization(e.to_string()))
+    serde_json::to_value(Ser(value)).map_err(|e| explain(value, e))
+}
+
+fn explain<T: Wire>(value: &T, err: serde_json::Error) -> Error {
+    match value.check() {
+        Err(non_finite) => Error::serialization(non_finite.to_string()),
+        Ok(()) => Error::serialization(err.to_string()),
+    }
 }
 
 pub fn from_json<T: Wire>(bytes: &[u8]) -> Result<T, serde_json::Error> {

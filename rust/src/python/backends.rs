@@ -301,7 +301,13 @@ backend_methods!(PyRedisBackend, run_on_tokio, {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyInMemoryBackend>()?;
     m.add_class::<PyRedisBackend>()?;
+    m.add_function(pyo3::wrap_pyfunction!(_tokio_noop, m)?)?;
     let drain = pyo3::wrap_pyfunction!(drain_wakes, m)?;
     m.py().import("atexit")?.call_method1("register", (drain,))?;
     Ok(())
+}
+
+#[pyfunction]
+pub async fn _tokio_noop() -> PyResult<()> {
+    run_on_tokio(async { Ok(()) }).await
 }

@@ -1,200 +1,163 @@
 //! Python classes for the native backends.
 //!
-//! Every method is an `async fn`, so each call returns a real coroutine (it
-//! works with `create_task`, `gather` and `wait_for`). How the work runs is
-//! the one thing that differs between backends, and it is passed in as a
-//! function: the in-memory backend finishes on the coroutine's first step,
-//! the Redis backend hands the work to the shared tokio runtime.
+//! Every storage method returns a [`NativeCall`], a real coroutine. How the
+//! work runs is the one thing that differs between backends and is passed to
+//! the shared method generator: the in-memory backend completes on the first
+//! step, on the caller's thread; the Redis backend runs on the shared tokio
+//! runtime and hands its result back through the event loop's inbox.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll, Waker};
 
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::types::PyList;
 
+use super::call::{finish, NativeCall};
+use super::convert::PyRecord;
 use super::models::{
     PyAccumulatorState, PyExecutionPlan, PyPromptIR, PyRunRecord, PyStabilityAnalysisResult, PyTrieEnvelope,
 };
 use crate::backend::Backend;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::memory::InMemoryBackend;
-use crate::redis_backend::{RedisBackend, RedisOptions, DEFAULT_KEY_PREFIX};
-use crate::error::Error;
 use crate::model::Observations;
+use crate::redis_backend::{RedisBackend, RedisOptions, DEFAULT_KEY_PREFIX};
 
-/// Runs work that never waits: awaiting it completes at once, on the calling
-/// thread, without a trip through tokio.
-pub async fn run_inline<T, F: Future<Output = Result<T>>>(fut: F) -> PyResult<T> {
-    fut.await.map_err(Into::into)
-}
-
-/// Runs work on the shared tokio runtime, off the event loop's thread and
-/// without the GIL; the coroutine sleeps until tokio wakes it. If the awaiting
-/// task is cancelled, the work is aborted with it.
-pub async fn run_on_tokio<T, F>(fut: F) -> PyResult<T>
+/// For work that never waits: polled once, at the coroutine's first step.
+pub fn run_now<T, F, C>(work: F, convert: C) -> NativeCall
 where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
+    C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 {
-    struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-    impl<T> Drop for AbortOnDrop<T> {
-        fn drop(&mut self) {
-            self.0.abort();
+    NativeCall::inline(Box::new(move |py| {
+        let mut work = std::pin::pin!(work);
+        match work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(result) => finish(result, convert)(py),
+            Poll::Pending => Err(PyRuntimeError::new_err("an in-memory operation did not complete at once")),
         }
-    }
-    let mut handle = AbortOnDrop(pyo3_async_runtimes::tokio::get_runtime().spawn(fut));
-    match Tracked(&mut handle.0).await {
-        Ok(result) => result.map_err(Into::into),
-        Err(e) => Err(Error::storage(format!("storage task failed: {e}")).into()),
+    }))
+}
+
+/// For work that does I/O: run on the shared tokio runtime.
+pub fn run_on_tokio<T, F, C>(work: F, convert: C) -> NativeCall
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+    C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    NativeCall::on_tokio(work, convert)
+}
+
+fn none(py: Python<'_>, _: ()) -> PyResult<Py<PyAny>> {
+    Ok(py.None())
+}
+
+fn one<T: PyRecord>(py: Python<'_>, value: Option<Arc<T>>) -> PyResult<Py<PyAny>> {
+    match value {
+        Some(v) => Ok(T::wrap_py(v, py)?.unbind()),
+        None => Ok(py.None()),
     }
 }
 
-/// Wakes of Python coroutines that tokio threads are performing right now.
-///
-/// pyo3 wakes a coroutine from the tokio thread through
-/// `loop.call_soon_threadsafe`, which releases the GIL while it writes to the
-/// loop's socket. In that window the main thread can finish `asyncio.run` and
-/// start finalizing the interpreter; the tokio thread then dies taking the GIL
-/// back and the process aborts. The atexit hook [`drain_wakes`] waits for
-/// this count to reach zero, before finalization begins.
-static WAKES_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
-
-struct TrackedWaker(Waker);
-
-impl Wake for TrackedWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref()
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        WAKES_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
-        self.0.wake_by_ref();
-        WAKES_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Polls a future with a waker that counts itself in [`WAKES_IN_FLIGHT`].
-struct Tracked<F>(F);
-
-impl<F: Future + Unpin> Future for Tracked<F> {
-    type Output = F::Output;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let waker = Waker::from(Arc::new(TrackedWaker(cx.waker().clone())));
-        Pin::new(&mut self.0).poll(&mut Context::from_waker(&waker))
-    }
-}
-
-/// Registered with `atexit`: lets tokio threads finish waking coroutines
-/// before the interpreter finalizes (bounded, so exit never hangs).
-#[pyfunction]
-pub fn drain_wakes(py: Python<'_>) {
-    py.detach(|| {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while WAKES_IN_FLIGHT.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
+fn many<'a, T: PyRecord>(py: Python<'_>, values: impl IntoIterator<Item = &'a Arc<T>>) -> PyResult<Py<PyAny>> {
+    let items = values.into_iter().map(|v| T::wrap_py(v.clone(), py)).collect::<PyResult<Vec<_>>>()?;
+    Ok(PyList::new(py, items)?.into_any().unbind())
 }
 
 /// Generates the storage methods shared by every native backend class.
-/// `$class` must have `fn backend(&self) -> PyResult<Arc<impl Backend>>`.
+/// `$class` must have `fn backend(&self) -> PyResult<B>` (B: Backend + Clone)
+/// and `fn close_backend(&self)`.
 macro_rules! backend_methods {
     ($class:ident, $run:path, { $($extra:tt)* }) => {
         #[pymethods]
         impl $class {
-            async fn store_run(&self, record: Py<PyRunRecord>) -> PyResult<()> {
-                let b = self.backend()?;
-                let record = record.get().0.clone();
-                $run(async move { b.store_run(record).await }).await
+            fn store_run(&self, record: &Bound<'_, PyRunRecord>) -> PyResult<NativeCall> {
+                let (b, record) = (self.backend()?, record.get().0.clone());
+                Ok($run(async move { b.store_run(record).await }, none))
             }
 
-            async fn list_runs(&self, agent_id: String) -> PyResult<Vec<PyRunRecord>> {
+            fn list_runs(&self, agent_id: String) -> PyResult<NativeCall> {
                 let b = self.backend()?;
-                let runs = $run(async move { b.list_runs(&agent_id).await }).await?;
-                Ok(runs.into_iter().map(PyRunRecord).collect())
+                Ok($run(async move { b.list_runs(&agent_id).await }, |py, runs| many(py, &runs)))
             }
 
-            async fn store_plan(&self, plan: Py<PyExecutionPlan>) -> PyResult<()> {
-                let b = self.backend()?;
-                let plan = plan.get().0.clone();
-                $run(async move { b.store_plan(plan).await }).await
+            fn store_plan(&self, plan: &Bound<'_, PyExecutionPlan>) -> PyResult<NativeCall> {
+                let (b, plan) = (self.backend()?, plan.get().0.clone());
+                Ok($run(async move { b.store_plan(plan).await }, none))
             }
 
-            async fn load_plan(&self, agent_id: String) -> PyResult<Option<PyExecutionPlan>> {
+            fn load_plan(&self, agent_id: String) -> PyResult<NativeCall> {
                 let b = self.backend()?;
-                Ok($run(async move { b.load_plan(&agent_id).await }).await?.map(PyExecutionPlan))
+                Ok($run(async move { b.load_plan(&agent_id).await }, one))
             }
 
-            async fn store_trie(&self, agent_id: String, envelope: Py<PyTrieEnvelope>) -> PyResult<()> {
-                let b = self.backend()?;
-                let envelope = envelope.get().0.clone();
-                $run(async move { b.store_trie(&agent_id, envelope).await }).await
+            fn store_trie(&self, agent_id: String, envelope: &Bound<'_, PyTrieEnvelope>) -> PyResult<NativeCall> {
+                let (b, envelope) = (self.backend()?, envelope.get().0.clone());
+                Ok($run(async move { b.store_trie(&agent_id, envelope).await }, none))
             }
 
-            async fn load_trie(&self, agent_id: String) -> PyResult<Option<PyTrieEnvelope>> {
+            fn load_trie(&self, agent_id: String) -> PyResult<NativeCall> {
                 let b = self.backend()?;
-                Ok($run(async move { b.load_trie(&agent_id).await }).await?.map(PyTrieEnvelope))
+                Ok($run(async move { b.load_trie(&agent_id).await }, one))
             }
 
-            async fn store_accumulators(&self, agent_id: String, state: Py<PyAccumulatorState>) -> PyResult<()> {
-                let b = self.backend()?;
-                let state = state.get().0.clone();
-                $run(async move { b.store_accumulators(&agent_id, state).await }).await
+            fn store_accumulators(&self, agent_id: String, state: &Bound<'_, PyAccumulatorState>) -> PyResult<NativeCall> {
+                let (b, state) = (self.backend()?, state.get().0.clone());
+                Ok($run(async move { b.store_accumulators(&agent_id, state).await }, none))
             }
 
-            async fn load_accumulators(&self, agent_id: String) -> PyResult<Option<PyAccumulatorState>> {
+            fn load_accumulators(&self, agent_id: String) -> PyResult<NativeCall> {
                 let b = self.backend()?;
-                Ok($run(async move { b.load_accumulators(&agent_id).await }).await?.map(PyAccumulatorState))
+                Ok($run(async move { b.load_accumulators(&agent_id).await }, one))
             }
 
-            async fn store_observations(&self, agent_id: String, observations: Vec<Py<PyPromptIR>>) -> PyResult<()> {
+            fn store_observations(&self, agent_id: String, observations: Vec<Py<PyPromptIR>>) -> PyResult<NativeCall> {
                 let b = self.backend()?;
                 let observations: Observations = observations.iter().map(|o| o.get().0.clone()).collect();
-                $run(async move { b.store_observations(&agent_id, Arc::new(observations)).await }).await
+                Ok($run(async move { b.store_observations(&agent_id, Arc::new(observations)).await }, none))
             }
 
-            async fn load_observations(&self, agent_id: String) -> PyResult<Option<Vec<PyPromptIR>>> {
+            fn load_observations(&self, agent_id: String) -> PyResult<NativeCall> {
                 let b = self.backend()?;
-                let loaded = $run(async move { b.load_observations(&agent_id).await }).await?;
-                Ok(loaded.map(|obs| obs.iter().cloned().map(PyPromptIR).collect()))
+                Ok($run(async move { b.load_observations(&agent_id).await }, |py, loaded: Option<Arc<Observations>>| {
+                    match loaded {
+                        Some(obs) => many(py, obs.iter()),
+                        None => Ok(py.None()),
+                    }
+                }))
             }
 
-            async fn store_stability(&self, agent_id: String, result: Py<PyStabilityAnalysisResult>) -> PyResult<()> {
+            fn store_stability(&self, agent_id: String, result: &Bound<'_, PyStabilityAnalysisResult>) -> PyResult<NativeCall> {
+                let (b, result) = (self.backend()?, result.get().0.clone());
+                Ok($run(async move { b.store_stability(&agent_id, result).await }, none))
+            }
+
+            fn load_stability(&self, agent_id: String) -> PyResult<NativeCall> {
                 let b = self.backend()?;
-                let result = result.get().0.clone();
-                $run(async move { b.store_stability(&agent_id, result).await }).await
+                Ok($run(async move { b.load_stability(&agent_id).await }, one))
             }
 
-            async fn load_stability(&self, agent_id: String) -> PyResult<Option<PyStabilityAnalysisResult>> {
-                let b = self.backend()?;
-                Ok($run(async move { b.load_stability(&agent_id).await }).await?.map(PyStabilityAnalysisResult))
+            fn close(&self) -> NativeCall {
+                self.close_backend();
+                NativeCall::inline(Box::new(|py| Ok(py.None())))
             }
 
-            async fn __aenter__(slf: Py<Self>) -> Py<Self> {
-                slf
+            fn __aenter__(slf: Py<Self>) -> NativeCall {
+                NativeCall::inline(Box::new(move |_py| Ok(slf.into_any())))
             }
 
-            async fn __aexit__(
-                &self,
-                _exc_type: Py<PyAny>,
-                _exc: Py<PyAny>,
-                _tb: Py<PyAny>,
-            ) -> PyResult<()> {
-                self.close_backend().await
-            }
-
-            async fn close(&self) -> PyResult<()> {
-                self.close_backend().await
+            #[pyo3(signature = (_exc_type, _exc, _tb, /))]
+            fn __aexit__(&self, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) -> NativeCall {
+                self.close()
             }
 
             $($extra)*
         }
     };
 }
-#[allow(unused_imports)]
-pub(crate) use backend_methods;
 
 /// Process-local storage implemented in Rust.
 #[pyclass(frozen, module = "relay_store", name = "InMemoryBackend")]
@@ -207,13 +170,12 @@ impl PyInMemoryBackend {
         Ok(self.inner.clone())
     }
 
-    async fn close_backend(&self) -> PyResult<()> {
+    fn close_backend(&self) {
         self.inner.close_now();
-        Ok(())
     }
 }
 
-backend_methods!(PyInMemoryBackend, run_inline, {
+backend_methods!(PyInMemoryBackend, run_now, {
     #[new]
     fn __new__() -> Self {
         PyInMemoryBackend { inner: Arc::new(InMemoryBackend::new()) }
@@ -241,13 +203,12 @@ impl PyRedisBackend {
             .ok_or_else(|| Error::storage("backend is closed").into())
     }
 
-    async fn close_backend(&self) -> PyResult<()> {
-        // In-flight calls keep their own handle; the connection closes when
-        // the last of them finishes.
+    /// In-flight calls keep their own handle; the connection closes when the
+    /// last of them finishes.
+    fn close_backend(&self) {
         if let Some(b) = self.inner.write().unwrap_or_else(|e| e.into_inner()).take() {
             b.close_now();
         }
-        Ok(())
     }
 }
 
@@ -266,18 +227,20 @@ backend_methods!(PyRedisBackend, run_on_tokio, {
         signature = (url, key_prefix = DEFAULT_KEY_PREFIX.to_owned(), *, connect_timeout = 5.0, response_timeout = 5.0),
         text_signature = "(url, key_prefix='nemo_relay:', *, connect_timeout=5.0, response_timeout=5.0)"
     )]
-    async fn connect(url: String, key_prefix: String, connect_timeout: f64, response_timeout: f64) -> PyResult<PyRedisBackend> {
+    fn connect(url: String, key_prefix: String, connect_timeout: f64, response_timeout: f64) -> PyResult<NativeCall> {
         let options = RedisOptions {
             key_prefix: key_prefix.clone(),
             connect_timeout: seconds("connect_timeout", connect_timeout)?,
             response_timeout: seconds("response_timeout", response_timeout)?,
         };
-        let backend = run_on_tokio(async move { RedisBackend::connect(&url, options).await }).await?;
-        Ok(PyRedisBackend {
-            url: backend.url().to_owned(),
-            key_prefix,
-            inner: std::sync::RwLock::new(Some(backend)),
-        })
+        Ok(run_on_tokio(async move { RedisBackend::connect(&url, options).await }, move |py, backend: RedisBackend| {
+            let class = PyRedisBackend {
+                url: backend.url().to_owned(),
+                key_prefix,
+                inner: std::sync::RwLock::new(Some(backend)),
+            };
+            Ok(Bound::new(py, class)?.into_any().unbind())
+        }))
     }
 
     /// The connection URL, password shown as `***`.
@@ -301,13 +264,5 @@ backend_methods!(PyRedisBackend, run_on_tokio, {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyInMemoryBackend>()?;
     m.add_class::<PyRedisBackend>()?;
-    m.add_function(pyo3::wrap_pyfunction!(_tokio_noop, m)?)?;
-    let drain = pyo3::wrap_pyfunction!(drain_wakes, m)?;
-    m.py().import("atexit")?.call_method1("register", (drain,))?;
     Ok(())
-}
-
-#[pyfunction]
-pub async fn _tokio_noop() -> PyResult<()> {
-    run_on_tokio(async { Ok(()) }).await
 }

@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod backends;
+mod call;
 mod convert;
 mod errors;
 mod models;

@@ -1,0 +1,264 @@
+//! The awaitable every native backend method returns.
+//!
+//! A `NativeCall` is a coroutine (it has `send`, `throw`, `close` and
+//! `__await__`, so `asyncio.create_task`, `gather` and `wait_for` accept it).
+//! Nothing runs until it is first awaited, like a Python coroutine.
+//!
+//! Work that needs I/O runs on the tokio runtime. When it finishes, the tokio
+//! thread does not touch Python at all: it leaves the result in the call's
+//! slot, puts the call's asyncio future in the event loop's [`Inbox`] and, if
+//! the inbox was empty, writes one byte to a socket the loop watches. The
+//! loop's reader callback then resolves every finished future in one go, on
+//! the loop's own thread. So the I/O thread never waits for the GIL (which a
+//! busy event loop may hold for a whole switch interval), completions that
+//! finish together cost one wake-up, and no tokio thread can be caught inside
+//! the interpreter while it shuts down.
+//!
+//! Work that never waits (the in-memory backend) runs on the first `send`,
+//! on the caller's thread, and finishes there: no tokio, no loop round trip.
+
+use std::future::Future;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyTuple;
+
+use crate::error::Error;
+
+/// Turns a finished operation's result into a Python value, on the loop's thread.
+pub type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
+type Work = Pin<Box<dyn Future<Output = Finish> + Send>>;
+
+/// Converts a core result into a [`Finish`] with `convert`, errors into exceptions.
+pub fn finish<T: Send + 'static>(
+    result: crate::error::Result<T>,
+    convert: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+) -> Finish {
+    Box::new(move |py| match result {
+        Ok(v) => convert(py, v),
+        Err(e) => Err(e.into()),
+    })
+}
+
+enum State {
+    /// Runs on the first `send`, on the caller's thread.
+    Inline(Finish),
+    /// Spawned on tokio at the first `send`.
+    Pending(Work),
+    Running { future: Py<PyAny>, slot: Arc<Mutex<Option<Finish>>>, _task: AbortOnDrop },
+    Done,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[pyclass(frozen, module = "relay_store._native", name = "NativeCall")]
+pub struct NativeCall {
+    state: Mutex<State>,
+}
+
+impl NativeCall {
+    pub fn inline(finish: Finish) -> Self {
+        NativeCall { state: Mutex::new(State::Inline(finish)) }
+    }
+
+    /// `work` runs on tokio; `convert` builds its Python result on the loop's thread.
+    pub fn on_tokio<T, F, C>(work: F, convert: C) -> Self
+    where
+        T: Send + 'static,
+        F: Future<Output = crate::error::Result<T>> + Send + 'static,
+        C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+    {
+        let work: Work = Box::pin(async move { finish(work.await, convert) });
+        NativeCall { state: Mutex::new(State::Pending(work)) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn stop(value: Py<PyAny>) -> PyErr {
+    PyStopIteration::new_err((value,))
+}
+
+/// Hands an asyncio future to the task driving this coroutine, the way
+/// `asyncio.Future.__await__` does.
+fn yield_future<'py>(py: Python<'py>, future: &Py<PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let f = future.bind(py);
+    f.setattr(pyo3::intern!(py, "_asyncio_future_blocking"), true)?;
+    Ok(f.clone())
+}
+
+#[pymethods]
+impl NativeCall {
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.send(py, py.None().into_bound(py))
+    }
+
+    fn send<'py>(&self, py: Python<'py>, _value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let mut state = self.lock();
+        match std::mem::replace(&mut *state, State::Done) {
+            State::Inline(finish) => {
+                drop(state);
+                Err(stop(finish(py)?))
+            }
+            State::Pending(work) => {
+                let inbox = Inbox::for_running_loop(py)?;
+                let inbox = inbox.get();
+                let future = inbox.loop_.bind(py).call_method0(pyo3::intern!(py, "create_future"))?.unbind();
+                let slot = Arc::new(Mutex::new(None));
+                let (task_slot, task_future, task_inbox) = (slot.clone(), future.clone_ref(py), inbox.shared.clone());
+                let task = pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
+                    let finished = work.await;
+                    *task_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(finished);
+                    task_inbox.deliver(task_future);
+                });
+                let handed = yield_future(py, &future)?;
+                *state = State::Running { future, slot, _task: AbortOnDrop(task) };
+                Ok(handed)
+            }
+            State::Running { future, slot, _task } => {
+                let finished = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                match finished {
+                    Some(finish) => {
+                        drop(state);
+                        Err(stop(finish(py)?))
+                    }
+                    // Woken before the work finished: keep waiting.
+                    None => {
+                        let handed = yield_future(py, &future)?;
+                        *state = State::Running { future, slot, _task };
+                        Ok(handed)
+                    }
+                }
+            }
+            State::Done => Err(PyRuntimeError::new_err("cannot reuse an already awaited relay_store call")),
+        }
+    }
+
+    /// Cancellation (or any exception thrown in) stops the work and re-raises.
+    #[pyo3(signature = (exc, value = None, _traceback = None))]
+    fn throw(&self, py: Python<'_>, exc: Bound<'_, PyAny>, value: Option<Bound<'_, PyAny>>, _traceback: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        *self.lock() = State::Done;
+        let err = match value {
+            Some(v) if !v.is_none() => PyErr::from_value(v),
+            _ if exc.is_instance_of::<pyo3::types::PyType>() => PyErr::from_value(exc.call0()?),
+            _ => PyErr::from_value(exc),
+        };
+        let _ = py;
+        Err(err)
+    }
+
+    fn close(&self) {
+        *self.lock() = State::Done;
+    }
+}
+
+/// Finished futures waiting for their event loop, plus the socket pair that
+/// wakes the loop.
+pub struct Shared {
+    queue: Mutex<Vec<Py<PyAny>>>,
+    wake_tx: UnixStream,
+    wake_rx: UnixStream,
+}
+
+impl Shared {
+    /// Called on a tokio thread: moves the future in, never touching Python.
+    fn deliver(&self, future: Py<PyAny>) {
+        let was_empty = {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let was_empty = queue.is_empty();
+            queue.push(future);
+            was_empty
+        };
+        if was_empty {
+            // Full socket buffer means a wake-up is already pending: fine.
+            let _ = (&self.wake_tx).write(&[1]);
+        }
+    }
+}
+
+/// One per event loop, kept as an attribute of the loop.
+#[pyclass(frozen, module = "relay_store._native", name = "_Inbox")]
+pub struct Inbox {
+    shared: Arc<Shared>,
+    loop_: Py<PyAny>,
+}
+
+const LOOP_ATTR: &str = "_relay_store_inbox";
+
+impl Inbox {
+    fn for_running_loop(py: Python<'_>) -> PyResult<Bound<'_, Inbox>> {
+        static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let get_loop = GET_RUNNING_LOOP.get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
+        })?;
+        let event_loop = get_loop.bind(py).call0()?;
+        if let Ok(existing) = event_loop.getattr(LOOP_ATTR) {
+            if let Ok(inbox) = existing.cast_into::<Inbox>() {
+                return Ok(inbox);
+            }
+        }
+        let (wake_tx, wake_rx) = UnixStream::pair().map_err(|e| Error::storage(format!("cannot create wake-up socket: {e}")))?;
+        for s in [&wake_tx, &wake_rx] {
+            s.set_nonblocking(true).map_err(|e| Error::storage(format!("cannot set up wake-up socket: {e}")))?;
+        }
+        let fd = wake_rx.as_raw_fd();
+        let inbox = Bound::new(
+            py,
+            Inbox {
+                shared: Arc::new(Shared { queue: Mutex::new(Vec::new()), wake_tx, wake_rx }),
+                loop_: event_loop.clone().unbind(),
+            },
+        )?;
+        let drain = inbox.getattr("_drain")?;
+        event_loop.call_method1("add_reader", PyTuple::new(py, [fd.into_pyobject(py)?.into_any(), drain])?)?;
+        event_loop.setattr(LOOP_ATTR, &inbox)?;
+        Ok(inbox)
+    }
+}
+
+#[pymethods]
+impl Inbox {
+    /// The loop's reader callback: resolve every future that finished.
+    fn _drain(&self, py: Python<'_>) -> PyResult<()> {
+        let mut buf = [0u8; 256];
+        loop {
+            match (&self.shared.wake_rx).read(&mut buf) {
+                Ok(n) if n == buf.len() => continue,
+                Ok(_) => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        let ready = std::mem::take(&mut *self.shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        for future in ready {
+            let f = future.bind(py);
+            // A cancelled task has cancelled its future already.
+            if !f.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
+                f.call_method1(pyo3::intern!(py, "set_result"), (py.None(),))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -79,27 +79,10 @@ impl Wire for Json {
     }
 }
 
-/// The text without whitespace outside strings, or `None` when it has none.
+/// The text without whitespace outside strings, or `None` when it has none
+/// (the common case: every writer we know of writes compact JSON).
 fn compact(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let is_ws = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
-    let (mut in_string, mut escaped) = (false, false);
-    let first = bytes.iter().enumerate().position(|(_, &b)| {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            false
-        } else {
-            if b == b'"' {
-                in_string = true;
-            }
-            is_ws(b)
-        }
-    })?;
+    let first = first_whitespace_outside_strings(text.as_bytes())?;
     let mut out = String::with_capacity(text.len());
     out.push_str(&text[..first]);
     let (mut in_string, mut escaped) = (false, false);
@@ -122,6 +105,31 @@ fn compact(text: &str) -> Option<String> {
     Some(out)
 }
 
+/// Skips string bodies with `memchr` (SIMD), so spaces inside strings, which
+/// are common, cost almost nothing.
+fn first_whitespace_outside_strings(bytes: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b' ' | b'\n' | b'\r' | b'\t' => return Some(i),
+            b'"' => {
+                i += 1;
+                loop {
+                    let j = i + memchr::memchr2(b'"', b'\\', &bytes[i..])?;
+                    if bytes[j] == b'\\' {
+                        i = j + 2;
+                    } else {
+                        i = j + 1;
+                        break;
+                    }
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,8 +140,10 @@ mod tests {
         let j: Json = from_json(br#"{"b": [1, 2.50, "a b\" c"],	"a":{}}"#).unwrap();
         assert_eq!(j.as_str(), r#"{"b":[1,2.50,"a b\" c"],"a":{}}"#);
         assert_eq!(to_json(&j).unwrap(), j.as_str());
-        let j: Json = from_json(br#"{"x":"no  change"}"#).unwrap();
-        assert_eq!(j.as_str(), r#"{"x":"no  change"}"#);
+        let j: Json = from_json(br#"{"x":"no  change","y":"esc\" aped \\","z":[1]}"#).unwrap();
+        assert_eq!(j.as_str(), r#"{"x":"no  change","y":"esc\" aped \\","z":[1]}"#);
+        let j: Json = from_json(b"[\"a\\\\\" ,\n1]").unwrap();
+        assert_eq!(j.as_str(), r#"["a\\",1]"#);
     }
 
     #[test]

@@ -264,7 +264,7 @@ impl<T: Wire> Wire for Vec<T> {
 }
 
 /// Map keys: `String` as is, `u32` as its decimal string (JSON keys are strings).
-pub trait WireKey: Ord + Sized + fmt::Display + fmt::Debug {
+pub trait WireKey: Ord + Sized + fmt::Display + fmt::Debug + Serialize {
     fn parse(key: &str) -> Option<Self>;
     const EXPECTED: &'static str;
 }
@@ -292,7 +292,8 @@ impl<K: WireKey, T: Wire> Wire for BTreeMap<K, T> {
     fn ser<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.len()))?;
         for (k, v) in self {
-            map.serialize_entry(&format_args!("{k}").to_string(), &Ser(v))?;
+            // JSON writers quote integer keys themselves ("1"), no string needed.
+            map.serialize_entry(k, &Ser(v))?;
         }
         map.end()
     }

@@ -591,3 +591,17 @@ async def test_storage_error_is_a_relay_store_error(backend: StorageBackend) -> 
     await backend.close()
     with pytest.raises(rs.RelayStoreError):
         await backend.list_runs("agent")
+
+
+async def test_a_call_never_awaited_does_nothing(backend: StorageBackend) -> None:
+    run = rs.RunRecord(agent_id="lazy")
+    pending = backend.store_run(run)
+    pending.close()  # discarded without being awaited, as a coroutine can be
+    assert await backend.list_runs("lazy") == []
+
+
+async def test_a_call_cannot_be_awaited_twice(backend: StorageBackend) -> None:
+    call = backend.load_plan("agent")
+    assert await call is None
+    with pytest.raises(RuntimeError):
+        await call

@@ -439,3 +439,36 @@ def test_processes_exit_cleanly_after_tokio_work(redis_server: RedisServer, tmp_
     procs = [subprocess.Popen([sys.executable, str(script), u], stderr=subprocess.PIPE) for u in urls]
     failures = [(p.wait(), p.stderr.read().decode()[-300:]) for p in procs if p.wait() != 0]  # type: ignore[union-attr]
     assert failures == []
+
+
+def test_one_backend_serves_several_event_loops(redis_server: RedisServer) -> None:
+    """Results reach whichever loop awaits them: sequential asyncio.run calls
+    and loops in other threads, all sharing one connection."""
+    import threading
+
+    async def connect() -> rs.RedisBackend:
+        return await rs.RedisBackend.connect(redis_server.url, key_prefix=f"loops-{uuid.uuid4()}:")
+
+    backend = asyncio.run(connect())
+
+    async def work(agent: str) -> int:
+        await asyncio.gather(*(backend.store_run(rs.RunRecord(agent_id=agent)) for _ in range(50)))
+        return len(await backend.list_runs(agent))
+
+    assert asyncio.run(work("first")) == 50
+    assert asyncio.run(work("second")) == 50
+    counts: dict[str, int] = {}
+    threads = [threading.Thread(target=lambda a=a: counts.__setitem__(a, asyncio.run(work(a)))) for a in ("t1", "t2", "t3")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert counts == {"t1": 50, "t2": 50, "t3": 50}
+    asyncio.run(backend.close())
+
+
+async def test_thousands_of_concurrent_calls_all_complete(redis_backend: rs.RedisBackend) -> None:
+    """No completion is lost when many finish together (they share wake-ups)."""
+    await redis_backend.store_plan(plan())
+    results = await asyncio.wait_for(asyncio.gather(*(redis_backend.load_plan("agent") for _ in range(3000))), 30)
+    assert len(results) == 3000 and all(r is not None and r.agent_id == "agent" for r in results)

@@ -605,3 +605,20 @@ async def test_a_call_cannot_be_awaited_twice(backend: StorageBackend) -> None:
     assert await call is None
     with pytest.raises(RuntimeError):
         await call
+
+
+async def test_close_takes_effect_when_awaited(backend: StorageBackend) -> None:
+    pending = backend.close()
+    assert await backend.list_runs("still-open") == []
+    await pending
+    with pytest.raises(StorageError):
+        await backend.list_runs("still-open")
+
+
+async def test_throw_into_a_call_raises_the_given_exception(backend: StorageBackend) -> None:
+    call = backend.load_plan("agent")
+    with pytest.raises(ValueError, match="stop here"):
+        call.throw(ValueError, ValueError("stop here"))
+    call = backend.load_plan("agent")
+    with pytest.raises(KeyError):
+        call.throw(KeyError("k"))

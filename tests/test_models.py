@@ -1502,3 +1502,16 @@ def test_attribute_access_is_constant_time() -> None:
     t_big = _best_time(lambda: big_root.children)
     t_small = _best_time(lambda: small_root.children)
     assert t_big < 5 * t_small, (t_big, t_small)
+
+
+def test_json_fields_keep_numbers_python_can_hold_exactly() -> None:
+    """Integers beyond 64 bits and floats beyond f64 are valid JSON another
+    writer may leave; they read like json.loads reads them, and never crash."""
+    doc = ('{"kind":"llm","name":"n","started_at":"2026-03-31T12:00:00Z",'
+           '"annotated_request":{"big":123456789012345678901234567890,"huge":1e400}}')
+    call = rs.CallRecord.from_json(doc)
+    assert call.annotated_request["big"] == 123456789012345678901234567890
+    assert call.annotated_request["huge"] == float("inf")
+    assert call.to_dict() == json.loads(call.to_json())
+    assert json.loads(call.to_json())["annotated_request"]["big"] == 123456789012345678901234567890
+    assert call == rs.CallRecord.from_json(doc)

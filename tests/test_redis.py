@@ -472,3 +472,37 @@ async def test_thousands_of_concurrent_calls_all_complete(redis_backend: rs.Redi
     await redis_backend.store_plan(plan())
     results = await asyncio.wait_for(asyncio.gather(*(redis_backend.load_plan("agent") for _ in range(3000))), 30)
     assert len(results) == 3000 and all(r is not None and r.agent_id == "agent" for r in results)
+
+
+async def test_close_lets_calls_under_way_finish(proxied: tuple[FaultyProxy, rs.RedisBackend]) -> None:
+    proxy, b = proxied
+    await b.store_run(rs.RunRecord(agent_id="agent"))
+    proxy.delay = 0.1  # list_runs makes two round trips: close lands between them
+    task = asyncio.create_task(b.list_runs("agent"))
+    await asyncio.sleep(0.05)
+    await b.close()
+    assert len(await task) == 1
+    with pytest.raises(rs.StorageError, match="closed"):
+        await b.list_runs("agent")
+
+
+def test_event_loops_do_not_leak_descriptors(redis_server: RedisServer) -> None:
+    import os
+
+    backend = asyncio.run(rs.RedisBackend.connect(redis_server.url, key_prefix="fd:"))
+    asyncio.run(backend.load_plan("a"))  # first loop: warm-up
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(60):
+        asyncio.run(backend.load_plan("a"))
+    assert len(os.listdir("/proc/self/fd")) - before < 10
+    asyncio.run(backend.close())
+
+
+async def test_error_messages_show_keys_verbatim_even_when_they_contain_the_password() -> None:
+    with RedisServer(password="plan") as server:
+        b = await rs.RedisBackend.connect(f"redis://:plan@127.0.0.1:{server.port}/0", response_timeout=1.0)
+        server.stop()
+        with pytest.raises(rs.StorageError) as info:
+            await b.load_plan("agent")
+        message = str(info.value)
+        assert '"nemo_relay:plan:agent"' in message and "redis://:***@" in message

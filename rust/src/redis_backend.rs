@@ -126,7 +126,7 @@ impl RedisBackend {
         }
         install_tls_provider();
         let client = redis::Client::open(url)
-            .map_err(|e| Error::config(redacted.scrub(&format!("invalid Redis URL {}: {e}", redacted.shown))))?;
+            .map_err(|e| Error::config(format!("invalid Redis URL {}: {}", redacted.shown, redacted.scrub(&e.to_string()))))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.response_timeout))
@@ -138,9 +138,11 @@ impl RedisBackend {
         {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => {
-                return Err(Error::storage(
-                    redacted.scrub(&format!("cannot connect to {}: {e}", redacted.shown)),
-                ))
+                return Err(Error::storage(format!(
+                    "cannot connect to {}: {}",
+                    redacted.shown,
+                    redacted.scrub(&e.to_string())
+                )))
             }
             Err(_) => {
                 return Err(Error::storage(format!(
@@ -176,9 +178,6 @@ impl RedisBackend {
         F: FnMut(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Err(Error::storage("backend is closed"));
-        }
         let limit = self.inner.response_timeout;
         let work = async {
             match attempt(self.inner.conn.clone()).await {
@@ -190,9 +189,11 @@ impl RedisBackend {
         };
         match tokio::time::timeout(limit, work).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(Error::storage(
-                self.inner.url.scrub(&format!("Redis {op} of {key:?} on {} failed: {e}", self.inner.url.shown)),
-            )),
+            Ok(Err(e)) => Err(Error::storage(format!(
+                "Redis {op} of {key:?} on {} failed: {}",
+                self.inner.url.shown,
+                self.inner.url.scrub(&e.to_string())
+            ))),
             Err(_) => Err(Error::storage(format!(
                 "Redis {op} of {key:?} on {} got no answer within {limit:?}",
                 self.inner.url.shown
@@ -219,6 +220,16 @@ impl RedisBackend {
         match raw {
             Some(bytes) => decode_value::<T>(bytes, type_name, key).await.map(|v| Some(Arc::new(v))),
             None => Ok(None),
+        }
+    }
+
+    /// Checked once when an operation starts: an operation already under way
+    /// when `close` is called finishes normally.
+    fn ensure_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            Err(Error::storage("backend is closed"))
+        } else {
+            Ok(())
         }
     }
 
@@ -276,6 +287,7 @@ fn decode<T: Wire>(bytes: &[u8], type_name: &str, key: &str) -> Result<T> {
 
 impl Backend for RedisBackend {
     async fn store_run(&self, record: Arc<RunRecord>) -> Result<()> {
+        self.ensure_open()?;
         let json = encode_for_store(|| format!("run {}", record.id), &*record)?;
         let key = self.inner.keys.run(&record.agent_id, &record.id);
         let index = self.inner.keys.runs_index(&record.agent_id);
@@ -301,6 +313,7 @@ impl Backend for RedisBackend {
     /// one, but copying every record into Lua and back cost the server more
     /// than the extra round trip.)
     async fn list_runs(&self, agent_id: &str) -> Result<Vec<Arc<RunRecord>>> {
+        self.ensure_open()?;
         let index = self.inner.keys.runs_index(agent_id);
         let listed: Vec<String> = self
             .exec("LRANGE", &index, |mut c| {
@@ -329,47 +342,57 @@ impl Backend for RedisBackend {
     }
 
     async fn store_plan(&self, plan: Arc<ExecutionPlan>) -> Result<()> {
+        self.ensure_open()?;
         let key = self.inner.keys.plan(&plan.agent_id);
         self.set_value(key, || format!("plan of agent {:?}", plan.agent_id), &*plan).await
     }
 
     async fn load_plan(&self, agent_id: &str) -> Result<Option<Arc<ExecutionPlan>>> {
+        self.ensure_open()?;
         self.get_value(self.inner.keys.plan(agent_id), "ExecutionPlan").await
     }
 
     async fn store_trie(&self, agent_id: &str, envelope: Arc<TrieEnvelope>) -> Result<()> {
+        self.ensure_open()?;
         let key = self.inner.keys.trie(agent_id);
         self.set_value(key, || format!("trie of agent {agent_id:?}"), &*envelope).await
     }
 
     async fn load_trie(&self, agent_id: &str) -> Result<Option<Arc<TrieEnvelope>>> {
+        self.ensure_open()?;
         self.get_value(self.inner.keys.trie(agent_id), "TrieEnvelope").await
     }
 
     async fn store_accumulators(&self, agent_id: &str, state: Arc<AccumulatorState>) -> Result<()> {
+        self.ensure_open()?;
         let key = self.inner.keys.accumulators(agent_id);
         self.set_value(key, || format!("accumulators of agent {agent_id:?}"), &*state).await
     }
 
     async fn load_accumulators(&self, agent_id: &str) -> Result<Option<Arc<AccumulatorState>>> {
+        self.ensure_open()?;
         self.get_value(self.inner.keys.accumulators(agent_id), "AccumulatorState").await
     }
 
     async fn store_observations(&self, agent_id: &str, observations: Arc<Observations>) -> Result<()> {
+        self.ensure_open()?;
         let key = self.inner.keys.observations(agent_id);
         self.set_value(key, || format!("observations of agent {agent_id:?}"), &*observations).await
     }
 
     async fn load_observations(&self, agent_id: &str) -> Result<Option<Arc<Observations>>> {
+        self.ensure_open()?;
         self.get_value(self.inner.keys.observations(agent_id), "list of PromptIR").await
     }
 
     async fn store_stability(&self, agent_id: &str, result: Arc<StabilityAnalysisResult>) -> Result<()> {
+        self.ensure_open()?;
         let key = self.inner.keys.stability(agent_id);
         self.set_value(key, || format!("stability result of agent {agent_id:?}"), &*result).await
     }
 
     async fn load_stability(&self, agent_id: &str) -> Result<Option<Arc<StabilityAnalysisResult>>> {
+        self.ensure_open()?;
         self.get_value(self.inner.keys.stability(agent_id), "StabilityAnalysisResult").await
     }
 

@@ -140,9 +140,12 @@ macro_rules! backend_methods {
                 Ok($run(async move { b.load_stability(&agent_id).await }, one))
             }
 
-            fn close(&self) -> NativeCall {
-                self.close_backend();
-                NativeCall::inline(Box::new(|py| Ok(py.None())))
+            /// Closes when awaited, like every other call.
+            fn close(slf: Py<Self>) -> NativeCall {
+                NativeCall::inline(Box::new(move |py| {
+                    slf.get().close_backend();
+                    Ok(py.None())
+                }))
             }
 
             fn __aenter__(slf: Py<Self>) -> NativeCall {
@@ -150,8 +153,8 @@ macro_rules! backend_methods {
             }
 
             #[pyo3(signature = (_exc_type, _exc, _tb, /))]
-            fn __aexit__(&self, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) -> NativeCall {
-                self.close()
+            fn __aexit__(slf: Py<Self>, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) -> NativeCall {
+                Self::close(slf)
             }
 
             $($extra)*

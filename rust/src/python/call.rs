@@ -116,38 +116,42 @@ impl NativeCall {
     }
 
     fn send<'py>(&self, py: Python<'py>, _value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let mut state = self.lock();
-        match std::mem::replace(&mut *state, State::Done) {
-            State::Inline(finish) => {
-                drop(state);
-                Err(stop(finish(py)?))
-            }
+        // The state is taken out and the lock released before any Python
+        // code runs: Python may switch threads, and another thread touching
+        // this call must not block on the lock while holding the GIL.
+        let state = std::mem::replace(&mut *self.lock(), State::Done);
+        match state {
+            State::Inline(finish) => Err(stop(finish(py)?)),
             State::Pending(work) => {
-                let inbox = Inbox::for_running_loop(py)?;
-                let inbox = inbox.get();
-                let future = inbox.loop_.bind(py).call_method0(pyo3::intern!(py, "create_future"))?.unbind();
+                let (future, shared) = match Inbox::future_for_running_loop(py) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        // Not started: a later await (inside a loop) may still run it.
+                        *self.lock() = State::Pending(work);
+                        return Err(e);
+                    }
+                };
                 let slot = Arc::new(Mutex::new(None));
-                let (task_slot, task_future, task_inbox) = (slot.clone(), future.clone_ref(py), inbox.shared.clone());
-                let task = pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
+                let (task_slot, task_future) = (slot.clone(), future.clone_ref(py));
+                // Aborted if anything below fails, so no write happens behind
+                // the caller's back.
+                let task = AbortOnDrop(pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
                     let finished = work.await;
                     *task_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(finished);
-                    task_inbox.deliver(task_future);
-                });
+                    shared.deliver(task_future);
+                }));
                 let handed = yield_future(py, &future)?;
-                *state = State::Running { future, slot, _task: AbortOnDrop(task) };
+                *self.lock() = State::Running { future, slot, _task: task };
                 Ok(handed)
             }
             State::Running { future, slot, _task } => {
                 let finished = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
                 match finished {
-                    Some(finish) => {
-                        drop(state);
-                        Err(stop(finish(py)?))
-                    }
+                    Some(finish) => Err(stop(finish(py)?)),
                     // Woken before the work finished: keep waiting.
                     None => {
                         let handed = yield_future(py, &future)?;
-                        *state = State::Running { future, slot, _task };
+                        *self.lock() = State::Running { future, slot, _task };
                         Ok(handed)
                     }
                 }
@@ -156,21 +160,37 @@ impl NativeCall {
         }
     }
 
-    /// Cancellation (or any exception thrown in) stops the work and re-raises.
-    #[pyo3(signature = (exc, value = None, _traceback = None))]
-    fn throw(&self, py: Python<'_>, exc: Bound<'_, PyAny>, value: Option<Bound<'_, PyAny>>, _traceback: Option<Bound<'_, PyAny>>) -> PyResult<()> {
-        *self.lock() = State::Done;
-        let err = match value {
-            Some(v) if !v.is_none() => PyErr::from_value(v),
-            _ if exc.is_instance_of::<pyo3::types::PyType>() => PyErr::from_value(exc.call0()?),
-            _ => PyErr::from_value(exc),
+    /// Cancellation (or any exception thrown in) stops the work and re-raises,
+    /// with the same argument forms as a Python coroutine's `throw`.
+    #[pyo3(signature = (exc, value = None, traceback = None))]
+    fn throw(
+        &self,
+        py: Python<'_>,
+        exc: Bound<'_, PyAny>,
+        value: Option<Bound<'_, PyAny>>,
+        traceback: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let previous = std::mem::replace(&mut *self.lock(), State::Done);
+        drop(previous); // aborts running work, outside the lock
+        let value = value.filter(|v| !v.is_none());
+        let instance = if exc.is_instance_of::<pyo3::types::PyType>() {
+            match value {
+                Some(v) if v.is_instance(&exc)? => v,
+                Some(v) => exc.call1((v,))?,
+                None => exc.call0()?,
+            }
+        } else {
+            exc
         };
-        let _ = py;
-        Err(err)
+        if let Some(tb) = traceback.filter(|t| !t.is_none()) {
+            instance.call_method1(pyo3::intern!(py, "with_traceback"), (tb,))?;
+        }
+        Err(PyErr::from_value(instance))
     }
 
     fn close(&self) {
-        *self.lock() = State::Done;
+        let previous = std::mem::replace(&mut *self.lock(), State::Done);
+        drop(previous);
     }
 }
 
@@ -198,43 +218,45 @@ impl Shared {
     }
 }
 
-/// One per event loop, kept as an attribute of the loop.
+/// One per event loop, kept as an attribute of the loop. It holds no
+/// reference to the loop, so it (and its sockets) go when the loop goes.
 #[pyclass(frozen, module = "relay_store._native", name = "_Inbox")]
 pub struct Inbox {
     shared: Arc<Shared>,
-    loop_: Py<PyAny>,
 }
 
 const LOOP_ATTR: &str = "_relay_store_inbox";
 
 impl Inbox {
-    fn for_running_loop(py: Python<'_>) -> PyResult<Bound<'_, Inbox>> {
+    /// A new future of the running loop, and the inbox that will resolve it.
+    fn future_for_running_loop(py: Python<'_>) -> PyResult<(Py<PyAny>, Arc<Shared>)> {
         static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
         let get_loop = GET_RUNNING_LOOP.get_or_try_init(py, || {
             Ok::<_, PyErr>(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
         })?;
         let event_loop = get_loop.bind(py).call0()?;
-        if let Ok(existing) = event_loop.getattr(LOOP_ATTR) {
-            if let Ok(inbox) = existing.cast_into::<Inbox>() {
-                return Ok(inbox);
-            }
-        }
-        let (wake_tx, wake_rx) = UnixStream::pair().map_err(|e| Error::storage(format!("cannot create wake-up socket: {e}")))?;
+        let shared = match event_loop.getattr(LOOP_ATTR).ok().and_then(|i| i.cast_into::<Inbox>().ok()) {
+            Some(inbox) => inbox.get().shared.clone(),
+            None => Self::install(py, &event_loop)?,
+        };
+        let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?.unbind();
+        Ok((future, shared))
+    }
+
+    fn install(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Shared>> {
+        let (wake_tx, wake_rx) =
+            UnixStream::pair().map_err(|e| Error::storage(format!("cannot create wake-up socket: {e}")))?;
         for s in [&wake_tx, &wake_rx] {
             s.set_nonblocking(true).map_err(|e| Error::storage(format!("cannot set up wake-up socket: {e}")))?;
         }
         let fd = wake_rx.as_raw_fd();
-        let inbox = Bound::new(
-            py,
-            Inbox {
-                shared: Arc::new(Shared { queue: Mutex::new(Vec::new()), wake_tx, wake_rx }),
-                loop_: event_loop.clone().unbind(),
-            },
-        )?;
+        let shared = Arc::new(Shared { queue: Mutex::new(Vec::new()), wake_tx, wake_rx });
+        let inbox = Bound::new(py, Inbox { shared: shared.clone() })?;
+        // Attribute first: if the loop cannot carry it, no reader is left behind.
+        event_loop.setattr(LOOP_ATTR, &inbox)?;
         let drain = inbox.getattr("_drain")?;
         event_loop.call_method1("add_reader", PyTuple::new(py, [fd.into_pyobject(py)?.into_any(), drain])?)?;
-        event_loop.setattr(LOOP_ATTR, &inbox)?;
-        Ok(inbox)
+        Ok(shared)
     }
 }
 
@@ -254,9 +276,11 @@ impl Inbox {
         let ready = std::mem::take(&mut *self.shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
         for future in ready {
             let f = future.bind(py);
-            // A cancelled task has cancelled its future already.
-            if !f.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
-                f.call_method1(pyo3::intern!(py, "set_result"), (py.None(),))?;
+            // A cancelled task has cancelled its future already. One future
+            // failing must not leave the others of the batch unresolved.
+            let done = f.call_method0(pyo3::intern!(py, "done")).and_then(|d| d.is_truthy());
+            if let Ok(false) = done {
+                let _ = f.call_method1(pyo3::intern!(py, "set_result"), (py.None(),));
             }
         }
         Ok(())

@@ -384,8 +384,12 @@ impl PyField for crate::json::Json {
     fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
         json_from_py(ob, loc, 0).map(|v| crate::json::Json::from_value(&v))
     }
+    /// Python's own parser reads the exact text: integers of any size stay
+    /// exact, just as `json.loads(model.to_json())` gives them.
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, &self.to_value())
+        static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let loads = LOADS.get_or_try_init(py, || Ok::<_, PyErr>(py.import("json")?.getattr("loads")?.unbind()))?;
+        loads.bind(py).call1((self.as_str(),))
     }
 }
 

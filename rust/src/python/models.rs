@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use crate::json::Json;
 use uuid::Uuid;
 
-use super::convert::{json_from_py, json_to_py, type_name, Loc, PyField, PyRecord};
+use super::convert::{json_from_py, type_name, Loc, PyField, PyRecord};
 use super::errors::serialization;
 use crate::model as core;
 use crate::model::{BlockContentType, CallKind, PromptRole, ProvenanceLabel, SensitivityLabel, StabilityClass};
@@ -64,6 +64,13 @@ fn decode<T: wire::Wire + Send>(py: Python<'_>, data: &Bound<'_, PyAny>, class: 
         )));
     };
     parsed.map_err(|e| serialization(format!("cannot decode {class}: {e}")))
+}
+
+fn json_loads(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static LOADS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    LOADS
+        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("json")?.getattr("loads")?.unbind()))
+        .map(|f| f.bind(py))
 }
 
 /// Names the model in a serialization error ("RunningStats.mean: ...").
@@ -146,9 +153,10 @@ macro_rules! py_model {
                 py.detach(move || wire::to_json(&*value)).map_err(|e| in_class($name, e))
             }
 
+            /// Exactly `json.loads(self.to_json())`.
             fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                let value = wire::to_value(&*self.0).map_err(|e| in_class($name, e))?;
-                json_to_py(py, &value)
+                let text = self.to_json(py)?;
+                json_loads(py)?.call1((text,))
             }
 
             #[classmethod]

@@ -11,6 +11,7 @@ pub mod json;
 pub mod memory;
 pub mod model;
 pub mod stats;
+pub mod trie_json;
 pub mod redis_backend;
 pub mod wire;
 

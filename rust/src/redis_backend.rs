@@ -203,6 +203,10 @@ impl RedisBackend {
 
     async fn set_value<T: Wire>(&self, key: String, what: impl FnOnce() -> String, value: &T) -> Result<()> {
         let json = encode_for_store(what, value)?;
+        self.set_bytes(key, json).await
+    }
+
+    async fn set_bytes(&self, key: String, json: Vec<u8>) -> Result<()> {
         self.exec("SET", &key, |mut c| {
             let (key, json) = (&key, &json);
             async move { redis::cmd("SET").arg(key).arg(json).query_async::<()>(&mut c).await }
@@ -355,7 +359,17 @@ impl Backend for RedisBackend {
     async fn store_trie(&self, agent_id: &str, envelope: Arc<TrieEnvelope>) -> Result<()> {
         self.ensure_open()?;
         let key = self.inner.keys.trie(agent_id);
-        self.set_value(key, || format!("trie of agent {agent_id:?}"), &*envelope).await
+        let what = || format!("trie of agent {agent_id:?}");
+        match crate::trie_json::encode_parallel(envelope.clone()).await {
+            Some(encoded) => {
+                let json = encoded.map_err(|e| match e {
+                    Error::Serialization(m) => Error::serialization(format!("cannot store {}: {m}", what())),
+                    other => other,
+                })?;
+                self.set_bytes(key, json).await
+            }
+            None => self.set_value(key, what, &*envelope).await,
+        }
     }
 
     async fn load_trie(&self, agent_id: &str) -> Result<Option<Arc<TrieEnvelope>>> {

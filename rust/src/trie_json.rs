@@ -1,0 +1,182 @@
+//! Writing a large prediction trie on two threads.
+//!
+//! A trie is most of what an agent stores by volume (megabytes), and writing
+//! JSON is single-threaded. The root's children are independent subtrees, so
+//! two halves of them are written in parallel and stitched into exactly the
+//! bytes the ordinary writer produces (same field order, same extras).
+
+use std::sync::Arc;
+
+use serde::ser::SerializeMap;
+use serde::Serializer;
+
+use crate::error::{Error, Result};
+use crate::model::{PredictionTrieNode, TrieEnvelope};
+use crate::wire::{self, Ser, Wire};
+
+/// Below this many root children the plain writer is as fast.
+const MIN_CHILDREN: usize = 8;
+
+/// The trie's JSON, as `wire::to_json_vec` writes it, using two threads
+/// for a wide root. `None` when the trie is too small to be worth it.
+pub async fn encode_parallel(envelope: Arc<TrieEnvelope>) -> Option<Result<Vec<u8>>> {
+    let children: Vec<(String, Arc<PredictionTrieNode>)> =
+        envelope.root.children.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    if children.len() < MIN_CHILDREN {
+        return None;
+    }
+    let mut first = children;
+    let second = first.split_off(first.len() / 2);
+    let a = tokio::task::spawn_blocking(move || entries(&first));
+    let b = tokio::task::spawn_blocking(move || entries(&second));
+    let joined = |r: std::result::Result<Result<Vec<u8>>, tokio::task::JoinError>| {
+        r.map_err(|e| Error::storage(format!("encoding task failed: {e}")))?
+    };
+    let halves = match (joined(a.await), joined(b.await)) {
+        (Ok(a), Ok(b)) => (a, b),
+        // A value that cannot be written: let the plain writer find and name it.
+        _ => return Some(wire::to_json_vec(&*envelope)),
+    };
+    Some(assemble(&envelope, halves))
+}
+
+/// `"name":{...},"name":{...}` for a run of children.
+fn entries(children: &[(String, Arc<PredictionTrieNode>)]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(children.len() * 1024);
+    for (i, (name, node)) in children.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, name).map_err(|e| Error::serialization(e.to_string()))?;
+        out.push(b':');
+        node.ser(&mut serde_json::Serializer::new(&mut out)).map_err(|e| Error::serialization(e.to_string()))?;
+    }
+    Ok(out)
+}
+
+/// The envelope and root around the two halves of the root's children, in
+/// the field order the `record!` writer uses.
+fn assemble(envelope: &TrieEnvelope, (first, second): (Vec<u8>, Vec<u8>)) -> Result<Vec<u8>> {
+    let fail = |e: serde_json::Error| Error::serialization(e.to_string());
+    let root = &envelope.root;
+    let mut out = Vec::with_capacity(first.len() + second.len() + 4096);
+    out.extend_from_slice(b"{\"version\":");
+    serde_json::to_writer(&mut out, &envelope.version).map_err(fail)?;
+    out.extend_from_slice(b",\"generated_at\":");
+    serde_json::to_writer(&mut out, &envelope.generated_at).map_err(fail)?;
+    out.extend_from_slice(b",\"workflow_name\":");
+    serde_json::to_writer(&mut out, &envelope.workflow_name).map_err(fail)?;
+    out.extend_from_slice(b",\"root\":{\"name\":");
+    serde_json::to_writer(&mut out, &root.name).map_err(fail)?;
+    out.extend_from_slice(b",\"children\":{");
+    out.extend_from_slice(&first);
+    out.push(b',');
+    out.extend_from_slice(&second);
+    out.extend_from_slice(b"},\"predictions_by_call_index\":");
+    serde_json::to_writer(&mut out, &Ser(&root.predictions_by_call_index)).map_err(fail)?;
+    out.extend_from_slice(b",\"predictions_any_index\":");
+    serde_json::to_writer(&mut out, &Ser(&root.predictions_any_index)).map_err(fail)?;
+    write_extras(&mut out, root.extra.iter()).map_err(fail)?;
+    out.push(b'}');
+    write_extras(&mut out, envelope.extra.iter()).map_err(fail)?;
+    out.push(b'}');
+    Ok(out)
+}
+
+fn write_extras<'a>(
+    out: &mut Vec<u8>,
+    extras: impl Iterator<Item = (&'a String, &'a serde_json::Value)>,
+) -> std::result::Result<(), serde_json::Error> {
+    for (k, v) in extras {
+        out.push(b',');
+        // One-entry map written through serde_json, then without its braces.
+        let mut one = Vec::new();
+        let mut ser = serde_json::Serializer::new(&mut one);
+        let mut map = ser.serialize_map(Some(1))?;
+        map.serialize_entry(k, v)?;
+        map.end()?;
+        out.extend_from_slice(&one[1..one.len() - 1]);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LlmCallPrediction, PredictionMetrics};
+    use std::collections::BTreeMap;
+
+    fn node(name: &str, depth: u32, extra: bool) -> Arc<PredictionTrieNode> {
+        let m = Arc::new(PredictionMetrics { sample_count: depth, mean: 1.5, p50: 0.1, p90: 2e-7, p95: 3.0, extra: Default::default() });
+        let p = Arc::new(LlmCallPrediction {
+            remaining_calls: m.clone(),
+            interarrival_ms: m.clone(),
+            output_tokens: m,
+            latency_sensitivity: Some(depth),
+            extra: Default::default(),
+        });
+        let children: BTreeMap<String, Arc<PredictionTrieNode>> = if depth == 0 {
+            BTreeMap::new()
+        } else {
+            (0..10).map(|i| (format!("c\"{i}é"), node(&format!("{name}/{i}"), depth - 1, false))).collect()
+        };
+        let mut n = PredictionTrieNode {
+            name: name.into(),
+            children,
+            predictions_by_call_index: [(1, p.clone()), (7, p)].into(),
+            predictions_any_index: None,
+            extra: Default::default(),
+        };
+        if extra {
+            n.extra.insert("future".into(), serde_json::json!({"a": [1, "b"]}));
+            n.extra.insert("zz".into(), serde_json::Value::Null);
+        }
+        Arc::new(n)
+    }
+
+    #[tokio::test]
+    async fn matches_the_plain_writer_byte_for_byte() {
+        let mut envelope = TrieEnvelope {
+            version: "1.0".into(),
+            generated_at: "2026-03-31T12:00:00+00:00".into(),
+            workflow_name: "wf \"quoted\"".into(),
+            root: node("root", 2, true),
+            extra: Default::default(),
+        };
+        envelope.extra.insert("newer".into(), serde_json::json!(3));
+        let envelope = Arc::new(envelope);
+        let parallel = encode_parallel(envelope.clone()).await.expect("wide enough").unwrap();
+        assert_eq!(String::from_utf8(parallel).unwrap(), wire::to_json(&*envelope).unwrap());
+    }
+
+    #[tokio::test]
+    async fn refuses_non_finite_values_naming_them() {
+        let mut root = (*node("root", 1, false)).clone();
+        let mut child = (*root.children["c\"3é"]).clone();
+        let mut prediction = (*child.predictions_by_call_index[&1]).clone();
+        prediction.remaining_calls = Arc::new(PredictionMetrics { mean: f64::NAN, ..(*prediction.remaining_calls).clone() });
+        child.predictions_by_call_index.insert(1, Arc::new(prediction));
+        root.children.insert("c\"3é".into(), Arc::new(child));
+        let envelope = Arc::new(TrieEnvelope {
+            version: "1.0".into(),
+            generated_at: "now".into(),
+            workflow_name: "wf".into(),
+            root: Arc::new(root),
+            extra: Default::default(),
+        });
+        let err = encode_parallel(envelope).await.unwrap().unwrap_err().to_string();
+        assert!(err.contains("root.children[\"c\\\"3é\"].predictions_by_call_index[1].remaining_calls.mean"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn small_tries_use_the_plain_writer() {
+        let envelope = Arc::new(TrieEnvelope {
+            version: "1.0".into(),
+            generated_at: "now".into(),
+            workflow_name: "wf".into(),
+            root: node("root", 0, false),
+            extra: Default::default(),
+        });
+        assert!(encode_parallel(envelope).await.is_none());
+    }
+}

@@ -69,6 +69,8 @@ wire_enum!(
 );
 wire_enum!(StabilityClass { Stable = "stable", SemiStable = "semi_stable", Variable = "variable" });
 
+// Written out because the enum is declared through `wire_enum!`.
+#[allow(clippy::derivable_impls)]
 impl Default for SensitivityLabel {
     fn default() -> Self {
         SensitivityLabel::Public
@@ -166,6 +168,7 @@ record! {
 }
 
 record! {
+    #[derive(Default)]
     pub struct PredictionMetrics {
         req sample_count: u32,
         req mean: f64,
@@ -176,6 +179,7 @@ record! {
 }
 
 record! {
+    #[derive(Default)]
     pub struct AccumulatorState {
         req nodes: BTreeMap<String, Arc<NodeAccumulators>>,
     }
@@ -265,17 +269,6 @@ record! {
 /// Observations are stored as one JSON array of PromptIR.
 pub type Observations = Vec<Arc<PromptIR>>;
 
-impl Default for PredictionMetrics {
-    fn default() -> Self {
-        PredictionMetrics { sample_count: 0, mean: 0.0, p50: 0.0, p90: 0.0, p95: 0.0, extra: Default::default() }
-    }
-}
-
-impl Default for AccumulatorState {
-    fn default() -> Self {
-        AccumulatorState { nodes: Default::default(), extra: Default::default() }
-    }
-}
 
 #[cfg(test)]
 mod tests {

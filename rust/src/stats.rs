@@ -95,7 +95,8 @@ impl Wire for Digest {
             }
         }
         for (name, v) in [("min", d.min()), ("max", d.max())] {
-            if !v.is_finite() && !(empty && v.is_nan()) {
+            // NaN bounds are what an empty digest holds; anything else non-finite is refused.
+            if !v.is_finite() && (!empty || !v.is_nan()) {
                 return Err(NonFinite::new(v).at(name));
             }
         }

@@ -328,11 +328,14 @@ impl Backend for RedisBackend {
         // An id listed twice (another writer may do that) counts once, at
         // its first position.
         let mut seen = HashSet::with_capacity(listed.len());
-        let ids: Vec<String> = listed.into_iter().filter(|id| seen.insert(id.clone())).collect();
-        if ids.is_empty() {
+        let keys: Vec<String> = listed
+            .iter()
+            .filter(|id| seen.insert(id.as_str()))
+            .map(|id| self.inner.keys.run_by_text(agent_id, id))
+            .collect();
+        if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = ids.iter().map(|id| self.inner.keys.run_by_text(agent_id, id)).collect();
         let values: Vec<Option<Vec<u8>>> = self
             .exec("MGET", &index, |mut c| {
                 let keys = &keys;

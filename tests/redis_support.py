@@ -180,14 +180,30 @@ class FaultyProxy:
             w.transport.abort()
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
+        """Forwards one direction, each chunk `delay` seconds after it was read.
+
+        The delay is a link's latency: chunks in flight do not wait for one
+        another, so pipelined commands cost one delay, not one each.
+        """
+        loop = asyncio.get_running_loop()
+        in_flight: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while data := (item := await in_flight.get())[1]:
                 await self._open.wait()
-                if self.delay:
-                    await asyncio.sleep(self.delay)
+                if (wait := item[0] - loop.time()) > 0:
+                    await asyncio.sleep(wait)
                 writer.write(data)
                 await writer.drain()
+
+        delivering = asyncio.create_task(deliver())
+        try:
+            while data := await reader.read(65536):
+                in_flight.put_nowait((loop.time() + self.delay, data))
+            in_flight.put_nowait((0.0, b""))
+            await delivering
         finally:
+            delivering.cancel()
             writer.transport.abort()
 
 

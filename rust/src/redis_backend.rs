@@ -227,6 +227,23 @@ impl RedisBackend {
         }
     }
 
+    /// One MGET of `keys`, decoded; a record missing from Redis (its index
+    /// entry dangles) is skipped.
+    async fn fetch_runs(&self, index: &str, keys: &[String]) -> Result<Vec<Arc<RunRecord>>> {
+        let values: Vec<Option<Vec<u8>>> = self
+            .exec("MGET", index, |mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await })
+            .await?;
+        let size: usize = values.iter().flatten().map(Vec::len).sum();
+        let decoded = if size < BLOCKING_DECODE_BYTES {
+            decode_runs(&values)
+        } else {
+            tokio::task::spawn_blocking(move || decode_runs(&values))
+                .await
+                .map_err(|e| Error::storage(format!("decoding task failed: {e}")))?
+        };
+        decoded.map_err(|(at, e)| decode_error("RunRecord", &keys[at], e))
+    }
+
     /// Checked once when an operation starts: an operation already under way
     /// when `close` is called finishes normally.
     fn ensure_open(&self) -> Result<()> {
@@ -253,25 +270,22 @@ fn install_tls_provider() {
 
 /// Payloads larger than this are decoded on the blocking pool, so the one
 /// I/O worker keeps serving other calls meanwhile.
-const BLOCKING_DECODE_BYTES: usize = 128 * 1024;
+const BLOCKING_DECODE_BYTES: usize = 64 * 1024;
 
-/// Decodes run records, on both cores when there are many.
-async fn decode_runs(found: Vec<(String, Vec<u8>)>) -> Result<Vec<Arc<RunRecord>>> {
-    fn decode_all(part: &[(String, Vec<u8>)]) -> Result<Vec<Arc<RunRecord>>> {
-        part.iter().map(|(key, bytes)| decode::<RunRecord>(bytes, "RunRecord", key).map(Arc::new)).collect()
-    }
-    let total: usize = found.iter().map(|(_, v)| v.len()).sum();
-    if total < BLOCKING_DECODE_BYTES {
-        return decode_all(&found);
-    }
-    let mut first = found;
-    let second = first.split_off(first.len() / 2);
-    let other = tokio::task::spawn_blocking(move || decode_all(&second));
-    let mut runs = tokio::task::spawn_blocking(move || decode_all(&first))
-        .await
-        .map_err(|e| Error::storage(format!("decoding task failed: {e}")))??;
-    runs.extend(other.await.map_err(|e| Error::storage(format!("decoding task failed: {e}")))??);
-    Ok(runs)
+/// Records fetched per MGET. A long index is read as several MGETs sent back
+/// to back: records of the first chunk are decoded while later ones are
+/// still on the wire, and no single reply (which Redis builds in memory while
+/// other clients wait) grows with the number of runs.
+/// A list of fewer than `2 * MIN_CHUNK` runs is one MGET: splitting it would
+/// cost more than decoding it on one core.
+const MGET_CHUNK: usize = 128;
+const MIN_CHUNK: usize = 16;
+
+/// The records an MGET found, in order; on failure, the position of the one
+/// that does not decode (the caller knows its key).
+fn decode_runs(values: &[Option<Vec<u8>>]) -> std::result::Result<Vec<Arc<RunRecord>>, (usize, serde_json::Error)> {
+    let found = values.iter().enumerate().filter_map(|(at, v)| v.as_deref().map(|bytes| (at, bytes)));
+    found.map(|(at, bytes)| wire::from_json::<RunRecord>(bytes).map(Arc::new).map_err(|e| (at, e))).collect()
 }
 
 /// Decodes one stored value, off the I/O worker when it is large.
@@ -285,8 +299,11 @@ async fn decode_value<T: Wire + Send + 'static>(bytes: Vec<u8>, type_name: &'sta
 }
 
 fn decode<T: Wire>(bytes: &[u8], type_name: &str, key: &str) -> Result<T> {
-    wire::from_json::<T>(bytes)
-        .map_err(|e| Error::serialization(format!("cannot decode {type_name} at key {key:?}: {e}")))
+    wire::from_json::<T>(bytes).map_err(|e| decode_error(type_name, key, e))
+}
+
+fn decode_error(type_name: &str, key: &str, e: serde_json::Error) -> Error {
+    Error::serialization(format!("cannot decode {type_name} at key {key:?}: {e}"))
 }
 
 impl Backend for RedisBackend {
@@ -313,9 +330,10 @@ impl Backend for RedisBackend {
     }
 
     /// Two round trips whatever the number of runs: LRANGE for the index,
-    /// then one MGET for the records it names. (A Lua script could do it in
-    /// one, but copying every record into Lua and back cost the server more
-    /// than the extra round trip.)
+    /// then MGETs for the records it names, all sent back to back so they
+    /// share one round trip. (A Lua script could do it in one, but copying
+    /// every record into Lua and back cost the server more than the extra
+    /// round trip.)
     async fn list_runs(&self, agent_id: &str) -> Result<Vec<Arc<RunRecord>>> {
         self.ensure_open()?;
         let index = self.inner.keys.runs_index(agent_id);
@@ -333,19 +351,13 @@ impl Backend for RedisBackend {
             .filter(|id| seen.insert(id.as_str()))
             .map(|id| self.inner.keys.run_by_text(agent_id, id))
             .collect();
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let values: Vec<Option<Vec<u8>>> = self
-            .exec("MGET", &index, |mut c| {
-                let keys = &keys;
-                async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await }
-            })
-            .await?;
-        // A dangling entry (its record is gone) is skipped.
-        let found: Vec<(String, Vec<u8>)> =
-            keys.into_iter().zip(values).filter_map(|(key, value)| value.map(|v| (key, v))).collect();
-        decode_runs(found).await
+        // Past a few runs, at least two chunks: each large one is decoded on
+        // the blocking pool while the I/O worker reads the next reply, so
+        // both cores decode.
+        let chunk = if keys.len() < 2 * MIN_CHUNK { keys.len().max(1) } else { keys.len().div_ceil(2).min(MGET_CHUNK) };
+        let parts =
+            futures_util::future::try_join_all(keys.chunks(chunk).map(|part| self.fetch_runs(&index, part))).await?;
+        Ok(parts.concat())
     }
 
     async fn store_plan(&self, plan: Arc<ExecutionPlan>) -> Result<()> {

@@ -112,7 +112,7 @@ class RedisServer:
 class FaultyProxy:
     """A loopback TCP proxy in front of a server, with faults on demand.
 
-    - `delay`: seconds added before forwarding each chunk, both ways;
+    - `delay`: one-way latency in seconds, in each direction;
     - `stall()` / `resume()`: hold every byte (connections stay open);
     - `cut()`: abort every open connection, as a crashed peer or NAT would;
     - `blackhole`: accept connections and never answer (a hung server).
@@ -183,27 +183,32 @@ class FaultyProxy:
         """Forwards one direction, each chunk `delay` seconds after it was read.
 
         The delay is a link's latency: chunks in flight do not wait for one
-        another, so pipelined commands cost one delay, not one each.
+        another, so pipelined commands cost one delay, not one each. Bytes read
+        while stalled are held in memory (no back-pressure: tests send little).
         """
         loop = asyncio.get_running_loop()
         in_flight: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
         async def deliver() -> None:
             while data := (item := await in_flight.get())[1]:
-                await self._open.wait()
                 if (wait := item[0] - loop.time()) > 0:
                     await asyncio.sleep(wait)
+                await self._open.wait()
                 writer.write(data)
                 await writer.drain()
+            # End of stream from the sender: pass it on once all is written.
+            writer.close()
+            await writer.wait_closed()
 
         delivering = asyncio.create_task(deliver())
         try:
-            while data := await reader.read(65536):
+            while not delivering.done() and (data := await reader.read(65536)):
                 in_flight.put_nowait((loop.time() + self.delay, data))
             in_flight.put_nowait((0.0, b""))
             await delivering
         finally:
             delivering.cancel()
+            await asyncio.gather(delivering, return_exceptions=True)
             writer.transport.abort()
 
 

@@ -139,15 +139,16 @@ async def test_list_runs_takes_two_round_trips_however_long_the_list(redis_serve
     proxy = await FaultyProxy(redis_server.port).start()
     b = await rs.RedisBackend.connect(proxy.url, key_prefix=f"rtt-{uuid.uuid4()}:")
     try:
-        for _ in range(400):  # four chunks of records
+        for _ in range(400):
             await b.store_run(rs.RunRecord(agent_id="a"))
-        proxy.delay = 0.15  # each way: a round trip now costs at least 0.3 s
+        redis_server.client().config_resetstat()
+        proxy.delay = 0.25  # each way: a round trip now costs at least 0.5 s
         start = time.monotonic()
         assert len(await b.list_runs("a")) == 400
         elapsed = time.monotonic() - start
-        # Two round trips: 0.6 s. Waiting for each MGET in turn would take
-        # five (1.5 s).
-        assert 0.55 <= elapsed < 1.0, elapsed
+        assert redis_server.client().info("commandstats")["cmdstat_mget"]["calls"] > 1, "read in chunks"
+        # Two round trips take 1.0 s; a third would make it 1.5 s.
+        assert 0.95 <= elapsed < 1.4, elapsed
     finally:
         await b.close()
         await proxy.close()

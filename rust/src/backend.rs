@@ -74,6 +74,23 @@ pub fn encode_for_store<T: Wire>(what: impl FnOnce() -> String, value: &T) -> Re
     })
 }
 
+/// Runs CPU-bound work (decoding or encoding a large document) on tokio's
+/// blocking pool, so the one I/O worker goes on reading replies meanwhile.
+/// At most one such job per core runs at a time: a long list split into many
+/// chunks must not start a thread per chunk on a machine with two cores.
+pub(crate) async fn off_worker<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> Result<R> {
+    static CORES: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+    });
+    let permit = CORES.acquire().await.map_err(|e| Error::storage(format!("background work refused: {e}")))?;
+    tokio::task::spawn_blocking(move || {
+        let _held = permit;
+        work()
+    })
+    .await
+    .map_err(|e| Error::storage(format!("background task failed: {e}")))
+}
+
 /// NeMo Relay's minimal async interface.
 pub trait StorageBackend: Send + Sync + 'static {
     fn store_run(&self, record: &RunRecord) -> impl Future<Output = Result<()>> + Send;
@@ -171,5 +188,32 @@ impl<B: Backend> StorageBackendDyn for B {
     }
     fn load_stability<'a>(&'a self, agent_id: &'a str) -> BoxStorageFuture<'a, Option<StabilityAnalysisResult>> {
         Box::pin(async move { Ok(Backend::load_stability(self, agent_id).await?.map(unshare)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::off_worker;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn background_work_runs_at_most_one_job_per_core() {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let jobs = (0..4 * cores).map(|i| {
+            let (running, peak) = (running.clone(), peak.clone());
+            off_worker(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+                i
+            })
+        });
+        let done: Vec<usize> = futures_util::future::join_all(jobs).await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(done, (0..4 * cores).collect::<Vec<_>>());
+        assert_eq!(peak.load(Ordering::SeqCst), cores, "as many jobs at once as cores, never more");
     }
 }

@@ -17,7 +17,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisResult, Script};
 use uuid::Uuid;
 
-use crate::backend::{encode_for_store, Backend};
+use futures_util::future::join_all;
+
+use crate::backend::{encode_for_store, off_worker, Backend};
 use crate::error::{Error, Result};
 use crate::model::{
     AccumulatorState, ExecutionPlan, Observations, RunRecord, StabilityAnalysisResult, TrieEnvelope,
@@ -173,8 +175,10 @@ impl RedisBackend {
         &self.inner.keys
     }
 
-    /// Runs one Redis operation: refused after `close`, retried once on a
-    /// dropped connection, bounded by `response_timeout`, errors scrubbed.
+    /// Runs one Redis operation: retried once on a dropped connection,
+    /// bounded by `response_timeout`, errors scrubbed. (Callers check
+    /// `ensure_open` once per operation, not here per command, so an
+    /// operation under way when `close` is called still finishes.)
     async fn exec<T, F, Fut>(&self, op: &str, key: &str, mut attempt: F) -> Result<T>
     where
         F: FnMut(ConnectionManager) -> Fut,
@@ -230,18 +234,17 @@ impl RedisBackend {
     }
 
     /// One MGET of `keys`, decoded; a record missing from Redis (its index
-    /// entry dangles) is skipped.
-    async fn fetch_runs(&self, index: &str, keys: &[String]) -> Result<Vec<Arc<RunRecord>>> {
+    /// entry dangles) is skipped. `offload`: decode off the I/O worker, which
+    /// then reads the replies of the other chunks meanwhile.
+    async fn fetch_runs(&self, index: &str, keys: &[String], offload: bool) -> Result<Vec<Arc<RunRecord>>> {
         let values: Vec<Option<Vec<u8>>> = self
             .exec("MGET", index, |mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await })
             .await?;
         let size: usize = values.iter().flatten().map(Vec::len).sum();
-        let decoded = if size < BLOCKING_DECODE_BYTES {
-            decode_runs(&values)
+        let decoded = if offload || size >= BLOCKING_DECODE_BYTES {
+            off_worker(move || decode_runs(&values)).await?
         } else {
-            tokio::task::spawn_blocking(move || decode_runs(&values))
-                .await
-                .map_err(|e| Error::storage(format!("decoding task failed: {e}")))?
+            decode_runs(&values)
         };
         decoded.map_err(|(at, e)| decode_error("RunRecord", &keys[at], e))
     }
@@ -272,14 +275,13 @@ fn install_tls_provider() {
 
 /// Payloads larger than this are decoded on the blocking pool, so the one
 /// I/O worker keeps serving other calls meanwhile.
-const BLOCKING_DECODE_BYTES: usize = 64 * 1024;
+const BLOCKING_DECODE_BYTES: usize = 128 * 1024;
 
 /// Records fetched per MGET. A long index is read as several MGETs sent back
-/// to back: records of the first chunk are decoded while later ones are
-/// still on the wire, and no single reply (which Redis builds in memory while
-/// other clients wait) grows with the number of runs.
-/// A list of fewer than `2 * MIN_CHUNK` runs is one MGET: splitting it would
-/// cost more than decoding it on one core.
+/// to back: one chunk is decoded while the next is still on the wire, and no
+/// single reply (which Redis builds in memory while other clients wait) grows
+/// with the number of runs. A list shorter than `2 * MIN_CHUNK` is one MGET:
+/// splitting it costs more than it saves.
 const MGET_CHUNK: usize = 128;
 const MIN_CHUNK: usize = 16;
 
@@ -295,9 +297,7 @@ async fn decode_value<T: Wire + Send + 'static>(bytes: Vec<u8>, type_name: &'sta
     if bytes.len() < BLOCKING_DECODE_BYTES {
         return decode::<T>(&bytes, type_name, &key);
     }
-    tokio::task::spawn_blocking(move || decode::<T>(&bytes, type_name, &key))
-        .await
-        .map_err(|e| Error::storage(format!("decoding task failed: {e}")))?
+    off_worker(move || decode::<T>(&bytes, type_name, &key)).await?
 }
 
 fn decode<T: Wire>(bytes: &[u8], type_name: &str, key: &str) -> Result<T> {
@@ -353,12 +353,16 @@ impl Backend for RedisBackend {
             .filter(|id| seen.insert(id.as_str()))
             .map(|id| self.inner.keys.run_by_text(agent_id, id))
             .collect();
-        // Past a few runs, at least two chunks: each large one is decoded on
-        // the blocking pool while the I/O worker reads the next reply, so
-        // both cores decode.
-        let chunk = if keys.len() < 2 * MIN_CHUNK { keys.len().max(1) } else { keys.len().div_ceil(2).min(MGET_CHUNK) };
-        let parts =
-            futures_util::future::try_join_all(keys.chunks(chunk).map(|part| self.fetch_runs(&index, part))).await?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Past a few runs, at least two chunks of even size, each decoded on
+        // the blocking pool, so both cores decode while the I/O worker reads.
+        let chunks = if keys.len() < 2 * MIN_CHUNK { 1 } else { keys.len().div_ceil(MGET_CHUNK).max(2) };
+        let size = keys.len().div_ceil(chunks);
+        let parts = join_all(keys.chunks(size).map(|part| self.fetch_runs(&index, part, chunks > 1))).await;
+        // The first failure in list order, whichever reply came back first.
+        let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
         Ok(parts.concat())
     }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::ser::SerializeMap;
 use serde::Serializer;
 
+use crate::backend::off_worker;
 use crate::error::{Error, Result};
 use crate::model::{PredictionTrieNode, TrieEnvelope};
 use crate::wire::{self, Ser, Wire};
@@ -27,12 +28,8 @@ pub async fn encode_parallel(envelope: Arc<TrieEnvelope>) -> Option<Result<Vec<u
     }
     let mut first = children;
     let second = first.split_off(first.len() / 2);
-    let a = tokio::task::spawn_blocking(move || entries(&first));
-    let b = tokio::task::spawn_blocking(move || entries(&second));
-    let joined = |r: std::result::Result<Result<Vec<u8>>, tokio::task::JoinError>| {
-        r.map_err(|e| Error::storage(format!("encoding task failed: {e}")))?
-    };
-    let halves = match (joined(a.await), joined(b.await)) {
+    let (a, b) = tokio::join!(off_worker(move || entries(&first)), off_worker(move || entries(&second)));
+    let halves = match (a.and_then(|r| r), b.and_then(|r| r)) {
         (Ok(a), Ok(b)) => (a, b),
         // A value that cannot be written: let the plain writer find and name it.
         _ => return Some(wire::to_json_vec(&*envelope)),

@@ -277,11 +277,12 @@ fn install_tls_provider() {
 /// I/O worker keeps serving other calls meanwhile.
 const BLOCKING_DECODE_BYTES: usize = 128 * 1024;
 
-/// Records fetched per MGET. A long index is read as several MGETs sent back
-/// to back: one chunk is decoded while the next is still on the wire, and no
-/// single reply (which Redis builds in memory while other clients wait) grows
-/// with the number of runs. A list shorter than `2 * MIN_CHUNK` is one MGET:
-/// splitting it costs more than it saves.
+/// Records fetched per MGET. Redis runs one command at a time, so one MGET of
+/// a long index would hold up every other client for as long as it takes
+/// (about 0.9 ms per 1,000 runs here); MGETs of 128 sent back to back cost
+/// the same round trip and the same total, in slices of about 0.1 ms. A list
+/// shorter than `2 * MIN_CHUNK` is one MGET: splitting it costs more than it
+/// saves.
 const MGET_CHUNK: usize = 128;
 const MIN_CHUNK: usize = 16;
 

@@ -30,60 +30,49 @@ impl Default for Digest {
 }
 
 /// The crate's fields, spelled out so that `min`/`max` can be sanitised on
-/// the way in without an intermediate `serde_json::Value`.
-#[derive(Deserialize)]
+/// the way in without an intermediate `serde_json::Value`. NeMo Relay reads
+/// any `null` in a digest as 0.0; `sum` and `count` are read the same way.
+#[derive(Deserialize, Serialize)]
 struct DigestIn {
     centroids: Vec<Centroid>,
     max_size: usize,
-    sum: f64,
-    count: f64,
+    sum: Option<f64>,
+    count: Option<f64>,
     max: Option<f64>,
     min: Option<f64>,
 }
 
-fn zero_if_nan(x: f64) -> f64 {
-    if x.is_nan() {
-        0.0
-    } else {
-        x
-    }
-}
-
 impl Wire for Digest {
     fn ser<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // The crate would write a non-finite float as `null`, which is not
+        // what it reads back: refuse here, and `check` names the field.
+        if self.check().is_err() {
+            return Err(serde::ser::Error::custom("t-digest holds a non-finite value"));
+        }
         // The crate keeps its fields private; its own Serialize is the only
-        // way to reach the centroids. Rebuild a digest whose min/max are
-        // finite and let the crate write it.
+        // way to reach the centroids. An empty digest's NaN bounds are
+        // written as 0.0, as NeMo Relay does.
         let d = &self.0;
         if d.min().is_nan() || d.max().is_nan() {
-            let patched = TDigest::new(
-                Vec::new(),
-                d.sum(),
-                d.count(),
-                zero_if_nan(d.max()),
-                zero_if_nan(d.min()),
-                d.max_size(),
-            );
-            if d.count() == 0.0 && d.is_empty() {
-                return patched.serialize(s);
-            }
-            // A digest with centroids but a NaN bound can only come from NaN
-            // samples, which `check` refuses before anything is written.
-            return Err(serde::ser::Error::custom("t-digest holds NaN"));
+            return TDigest::new(Vec::new(), d.sum(), d.count(), 0.0, 0.0, d.max_size()).serialize(s);
         }
         d.serialize(s)
     }
 
+    /// Exactly what was written: `TDigest::new` would re-merge a digest
+    /// holding more centroids than `max_size` (which the crate itself
+    /// produces), so such a digest goes through the crate's own reader.
     fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let w = DigestIn::deserialize(d)?;
-        Ok(Digest(TDigest::new(
-            w.centroids,
-            w.sum,
-            w.count,
-            w.max.unwrap_or(0.0),
-            w.min.unwrap_or(0.0),
-            w.max_size,
-        )))
+        let mut w = DigestIn::deserialize(d)?;
+        for x in [&mut w.sum, &mut w.count, &mut w.max, &mut w.min] {
+            x.get_or_insert(0.0);
+        }
+        if w.centroids.len() > w.max_size {
+            let value = serde_json::to_value(&w).map_err(serde::de::Error::custom)?;
+            return TDigest::deserialize(value).map(Digest).map_err(serde::de::Error::custom);
+        }
+        let z = |x: Option<f64>| x.unwrap_or(0.0);
+        Ok(Digest(TDigest::new(w.centroids, z(w.sum), z(w.count), z(w.max), z(w.min), w.max_size)))
     }
 
     fn check(&self) -> Result<(), NonFinite> {
@@ -141,7 +130,8 @@ impl RunningStats {
         let count = self.count + other.count;
         let delta = other.mean - self.mean;
         let mean = (self.mean * self.count as f64 + other.mean * other.count as f64) / count as f64;
-        let m2 = self.m2 + other.m2 + delta * delta * (self.count as f64 * other.count as f64) / count as f64;
+        // Grouped and typed as NeMo Relay writes it, so results match to the bit.
+        let m2 = self.m2 + (other.m2 + delta * delta * self.count.wrapping_mul(other.count) as f64 / count as f64);
         RunningStats {
             count,
             mean,
@@ -219,6 +209,45 @@ mod tests {
         assert_eq!(a.count, 3, "merge leaves its inputs alone");
         assert_eq!(a.merge(&RunningStats::default()), a, "merging an empty one is a no-op");
         assert_eq!(RunningStats::default().merge(&b).count, 2);
+    }
+
+    #[test]
+    fn merge_matches_nemo_relay_to_the_bit() {
+        // NeMo Relay: m2 += other.m2 + delta * delta * (n_a * n_b) as f64 / n as f64
+        let mut x: u64 = 7;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 1_000_000) as f64 / 1000.0
+        };
+        for _ in 0..200 {
+            let a = stats(&(0..7).map(|_| next()).collect::<Vec<_>>());
+            let b = stats(&(0..8).map(|_| next()).collect::<Vec<_>>());
+            let delta = b.mean - a.mean;
+            let mut nemo = a.m2;
+            nemo += b.m2 + delta * delta * (a.count * b.count) as f64 / (a.count + b.count) as f64;
+            assert_eq!(a.merge(&b).m2.to_bits(), nemo.to_bits());
+        }
+    }
+
+    #[test]
+    fn a_digest_that_overflowed_is_refused_not_written_as_null() {
+        let s = stats(&[1e308, 1e308]);
+        let err = to_json(&s).unwrap_err().to_string();
+        assert!(err.contains("digest.sum"), "{err}");
+    }
+
+    #[test]
+    fn digests_read_back_exactly_as_written() {
+        // More centroids than max_size (the crate writes 101 for 100): not re-merged on the way in.
+        let doc = r#"{"count":3,"mean":2.0,"m2":2.0,"digest":{"centroids":[{"mean":1.0,"weight":1.0},{"mean":2.0,"weight":1.0},{"mean":3.0,"weight":1.0}],"max_size":2,"sum":6.0,"count":3.0,"max":3.0,"min":1.0}}"#;
+        let read: RunningStats = from_json(doc.as_bytes()).unwrap();
+        assert_eq!(to_json(&read).unwrap(), doc);
+        // As in NeMo Relay, any null among the digest's numbers reads as 0.0.
+        let nulls = doc.replace(r#""sum":6.0,"count":3.0"#, r#""sum":null,"count":null"#);
+        let read: RunningStats = from_json(nulls.as_bytes()).unwrap();
+        assert_eq!((read.digest.0.sum(), read.digest.0.count()), (0.0, 0.0));
     }
 
     #[test]

@@ -225,6 +225,31 @@ async def test_undecodable_values_raise_serialization_error_naming_the_key(redis
         assert key in str(info.value)
 
 
+async def test_store_run_never_leaves_a_record_without_its_index_entry(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:
+    p, c = redis_backend.key_prefix, redis_server.client()
+    run = rs.RunRecord(agent_id="typed")
+    c.set(f"{p}runs_index:typed", "not a list")  # another program's mistake
+    with pytest.raises(rs.StorageError, match="WRONGTYPE"):
+        await redis_backend.store_run(run)
+    assert c.exists(f"{p}runs:typed:{run.id}") == 0, "the record was not written either"
+
+    c.delete(f"{p}runs_index:typed")
+    await redis_backend.store_run(run)
+    c.delete(f"{p}runs_index:typed")  # the entry is lost, the record stays
+    await redis_backend.store_run(run)  # storing it again puts the entry back...
+    await redis_backend.store_run(run)  # ...once
+    assert c.lrange(f"{p}runs_index:typed", 0, -1) == [str(run.id).encode()]
+    assert [r.id for r in await redis_backend.list_runs("typed")] == [run.id]
+
+
+async def test_an_index_entry_that_is_not_text_is_a_serialization_error(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:
+    p, c = redis_backend.key_prefix, redis_server.client()
+    c.rpush(f"{p}runs_index:bytes", b"\xff\xfe")
+    with pytest.raises(rs.SerializationError) as info:
+        await redis_backend.list_runs("bytes")
+    assert f"{p}runs_index:bytes" in str(info.value)
+
+
 async def test_non_finite_values_write_nothing(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:
     bad = rs.StabilityAnalysisResult(
         scores=[rs.BlockStabilityScore(span_id="s", classification="stable", score=float("nan"), confidence=1.0, observation_count=1)],

@@ -87,20 +87,20 @@ impl Keys {
     }
 }
 
-/// Record and index entry in one atomic step. The id is appended only when
-/// the record did not exist, so a retried or repeated store never indexes
-/// the same run twice (checking the record is O(1); scanning the list is not).
-/// A new run, the common case, costs the server two calls: `SET NX` both
-/// tests and writes.
+/// Record and index entry in one atomic step. The index is written first: if
+/// that fails (say the key holds another type), the script stops before the
+/// record exists, so there is never a record without its entry. A new run
+/// (no record yet) is appended without looking at the list, which stays O(1);
+/// only storing an existing run again searches the list (LPOS), so an entry
+/// lost while its record stayed is put back, and none is ever added twice.
 static STORE_RUN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+if redis.call('EXISTS', KEYS[1]) == 0 or not redis.call('LPOS', KEYS[2], ARGV[2]) then
   redis.call('RPUSH', KEYS[2], ARGV[2])
-  return 0
 end
 redis.call('SET', KEYS[1], ARGV[1])
-return 1
+return 0
 ",
     )
 });
@@ -305,7 +305,7 @@ fn decode<T: Wire>(bytes: &[u8], type_name: &str, key: &str) -> Result<T> {
     wire::from_json::<T>(bytes).map_err(|e| decode_error(type_name, key, e))
 }
 
-fn decode_error(type_name: &str, key: &str, e: serde_json::Error) -> Error {
+fn decode_error(type_name: &str, key: &str, e: impl std::fmt::Display) -> Error {
     Error::serialization(format!("cannot decode {type_name} at key {key:?}: {e}"))
 }
 
@@ -340,12 +340,16 @@ impl Backend for RedisBackend {
     async fn list_runs(&self, agent_id: &str) -> Result<Vec<Arc<RunRecord>>> {
         self.ensure_open()?;
         let index = self.inner.keys.runs_index(agent_id);
-        let listed: Vec<String> = self
+        let listed: Vec<Vec<u8>> = self
             .exec("LRANGE", &index, |mut c| {
                 let index = &index;
                 async move { redis::cmd("LRANGE").arg(index).arg(0).arg(-1).query_async(&mut c).await }
             })
             .await?;
+        let listed = listed
+            .into_iter()
+            .map(|id| String::from_utf8(id).map_err(|e| decode_error("run id", &index, e.to_string())))
+            .collect::<Result<Vec<String>>>()?;
         // An id listed twice (another writer may do that) counts once, at
         // its first position.
         let mut seen = HashSet::with_capacity(listed.len());

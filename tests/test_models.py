@@ -11,7 +11,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import pytest
@@ -479,10 +479,39 @@ def test_wrong_type_raises_type_error_naming_the_field(
 
 NAIVE = datetime(2026, 3, 31, 12, 0)
 
+
+class _NoOffset(tzinfo):
+    """A tzinfo that knows no offset: Python counts such a datetime as naive."""
+
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+    def dst(self, dt: datetime | None) -> None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> None:
+        return None
+
+
 VALUE_ERRORS: list[tuple[str, Callable[[], Any], str]] = [
     ("run.id", lambda: rs.RunRecord(id="not-a-uuid", agent_id="a"), r"\bid\b"),
     ("run.started_at naive", lambda: rs.RunRecord(agent_id="a", started_at=NAIVE), "started_at"),
     ("run.ended_at naive", lambda: rs.RunRecord(agent_id="a", ended_at=NAIVE), "ended_at"),
+    (
+        "run.started_at without an offset",
+        lambda: rs.RunRecord(agent_id="a", started_at=datetime(2026, 3, 31, tzinfo=_NoOffset())),
+        "started_at",
+    ),
+    (
+        "run.started_at past year 9999 in UTC",
+        lambda: rs.RunRecord(agent_id="a", started_at="9999-12-31T23:59:59-01:00"),
+        "started_at",
+    ),
+    (
+        "run.started_at before year 1 in UTC",
+        lambda: rs.RunRecord(agent_id="a", started_at=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))),
+        "started_at",
+    ),
     ("call.kind", lambda: rs.CallRecord(kind="banana", name="x"), "kind"),
     (
         "call.output_tokens negative",
@@ -1515,3 +1544,10 @@ def test_json_fields_keep_numbers_python_can_hold_exactly() -> None:
     assert call.to_dict() == json.loads(call.to_json())
     assert json.loads(call.to_json())["annotated_request"]["big"] == 123456789012345678901234567890
     assert call == rs.CallRecord.from_json(doc)
+
+
+@pytest.mark.parametrize("stamp", ["0000-01-01T00:00:00Z", "0001-01-01T00:30:00+01:00", "+10000-01-01T00:00:00Z"])
+def test_timestamps_python_cannot_hold_do_not_read(stamp: str) -> None:
+    doc = json.dumps({"id": str(uuid.uuid4()), "agent_id": "a", "calls": [], "started_at": stamp})
+    with pytest.raises(SerializationError, match="started_at|1-9999|RFC 3339"):
+        rs.RunRecord.from_json(doc)

@@ -157,10 +157,13 @@ impl PyField for DateTime<Utc> {
     fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
         let py = ob.py();
         if let Ok(dt) = ob.cast::<PyDateTime>() {
-            if dt.get_tzinfo().is_none() {
+            // Naive as Python defines it: no tzinfo, or one without an offset.
+            if dt.get_tzinfo().is_none() || dt.call_method0(pyo3::intern!(py, "utcoffset"))?.is_none() {
                 return Err(value_error(loc, "naive datetime: a timezone is required (e.g. tzinfo=timezone.utc)"));
             }
-            let utc = dt.call_method1(pyo3::intern!(py, "astimezone"), (PyTzInfo::utc(py)?,))?;
+            let utc = dt
+                .call_method1(pyo3::intern!(py, "astimezone"), (PyTzInfo::utc(py)?,))
+                .map_err(|_| value_error(loc, "datetime out of range once in UTC"))?;
             let utc = utc.cast::<PyDateTime>()?;
             let naive = NaiveDate::from_ymd_opt(utc.get_year(), utc.get_month().into(), utc.get_day().into())
                 .and_then(|d| {

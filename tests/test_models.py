@@ -1551,3 +1551,34 @@ def test_timestamps_python_cannot_hold_do_not_read(stamp: str) -> None:
     doc = json.dumps({"id": str(uuid.uuid4()), "agent_id": "a", "calls": [], "started_at": stamp})
     with pytest.raises(SerializationError, match="started_at|1-9999|RFC 3339"):
         rs.RunRecord.from_json(doc)
+
+
+def _chain(levels: int) -> rs.PredictionTrieNode:
+    metrics = rs.PredictionMetrics(sample_count=1, mean=1.0, p50=1.0, p90=1.0, p95=1.0)
+    leaf = rs.LlmCallPrediction(remaining_calls=metrics, interarrival_ms=metrics, output_tokens=metrics)
+    node = rs.PredictionTrieNode(name="leaf", predictions_by_call_index={1: leaf}, predictions_any_index=leaf)
+    for _ in range(levels):
+        node = rs.PredictionTrieNode(name="inner", children={"next": node})
+    return node
+
+
+def test_a_trie_is_refused_while_built_when_readers_could_not_read_it_back() -> None:
+    deepest = rs.TrieEnvelope(workflow_name="w", root=_chain(50))
+    assert rs.TrieEnvelope.from_json(deepest.to_json()) == deepest
+    assert pickle.loads(pickle.dumps(deepest)) == deepest
+    with pytest.raises(ValueError, match="children.*at most 50 levels"):
+        _chain(51)
+
+
+def test_json_fields_nest_only_as_deep_as_readers_accept() -> None:
+    value: Any = 0
+    for _ in range(120):
+        value = [value]
+    run = rs.RunRecord(agent_id="a", calls=[
+        rs.CallRecord(kind="llm", name="n", annotated_request=value),
+        rs.CallRecord(kind="tool", name="t", metadata_snapshot=rs.MetadataEnvelope(
+            run_id=uuid.uuid4(), agent_id="a", extensions=value)),
+    ])
+    assert rs.RunRecord.from_json(run.to_json()) == run
+    with pytest.raises(ValueError, match="annotated_request.*120 levels"):
+        rs.CallRecord(kind="llm", name="n", annotated_request=[value])

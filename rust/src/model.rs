@@ -158,6 +158,24 @@ record! {
     }
 }
 
+/// Trie levels below a node that JSON readers accept: each level nests two
+/// objects, and readers stop at 128 (serde_json's limit, NeMo Relay's too).
+pub const MAX_TRIE_DEPTH: usize = 50;
+
+impl PredictionTrieNode {
+    /// Levels below this node (0 for a leaf), without recursion, so that
+    /// even a pathologically deep trie is measured safely.
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut stack: Vec<(&PredictionTrieNode, usize)> = vec![(self, 0)];
+        while let Some((node, level)) = stack.pop() {
+            deepest = deepest.max(level);
+            stack.extend(node.children.values().map(|c| (&**c, level + 1)));
+        }
+        deepest
+    }
+}
+
 record! {
     pub struct LlmCallPrediction {
         req remaining_calls: Arc<PredictionMetrics>,

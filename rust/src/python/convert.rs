@@ -410,13 +410,15 @@ impl PyField for Digest {
     }
 }
 
-/// Deep enough for any real document, shallow enough to stop a cycle.
-const MAX_DEPTH: usize = 512;
+/// Readers (serde_json, NeMo Relay's included) refuse JSON nested deeper than
+/// 128 levels, and a record adds a few levels around its JSON fields: deeper
+/// values would be written but never read back. Also stops a cycle.
+const MAX_DEPTH: usize = 120;
 
 /// Plain Python JSON data (dict/list/str/int/float/bool/None) to a JSON value.
 pub fn json_from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize) -> PyResult<Value> {
     if depth > MAX_DEPTH {
-        return Err(value_error(loc, "nested too deeply (or contains a cycle)"));
+        return Err(value_error(loc, format_args!("nested more than {MAX_DEPTH} levels deep (or contains a cycle)")));
     }
     if ob.is_none() {
         return Ok(Value::Null);

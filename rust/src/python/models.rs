@@ -86,6 +86,7 @@ macro_rules! py_model {
         $class:ident = $name:literal wraps $core:ident {
             $( $field:ident : $ty:ty $(= $default:expr)? ),* $(,)?
         }
+        $( validate $validate:path; )?
         $( methods { $($methods:tt)* } )?
     ) => {
         #[pyclass(frozen, module = "relay_store", name = $name)]
@@ -109,7 +110,7 @@ macro_rules! py_model {
                 if let Some(kw) = kwargs {
                     reject_unknown(kw, core::$core::FIELDS, $name)?;
                 }
-                Ok(core::$core {
+                let record = core::$core {
                     $( $field: {
                         let given = match kwargs {
                             Some(kw) => kw.get_item(stringify!($field))?,
@@ -122,7 +123,9 @@ macro_rules! py_model {
                         }
                     }, )*
                     extra: base.map(|b| b.extra.clone()).unwrap_or_default(),
-                })
+                };
+                $( $validate(&record)?; )?
+                Ok(record)
             }
         }
 
@@ -301,7 +304,21 @@ py_model!(PyPredictionTrieNode = "PredictionTrieNode" wraps PredictionTrieNode {
     children: BTreeMap<String, Arc<core::PredictionTrieNode>> = BTreeMap::new(),
     predictions_by_call_index: BTreeMap<u32, Arc<core::LlmCallPrediction>> = BTreeMap::new(),
     predictions_any_index: Option<Arc<core::LlmCallPrediction>> = None,
-});
+}
+validate shallow_enough_to_read_back;
+);
+
+/// A trie deeper than readers accept would be written but never read back;
+/// refused while it is built, so no deeper one reaches a store either.
+fn shallow_enough_to_read_back(node: &core::PredictionTrieNode) -> PyResult<()> {
+    if node.depth() > core::MAX_TRIE_DEPTH {
+        return Err(super::convert::value_error(
+            &Loc::Field("PredictionTrieNode", "children"),
+            format_args!("a trie may be at most {} levels deep", core::MAX_TRIE_DEPTH),
+        ));
+    }
+    Ok(())
+}
 
 py_model!(PyLlmCallPrediction = "LlmCallPrediction" wraps LlmCallPrediction {
     remaining_calls: Arc<core::PredictionMetrics>,

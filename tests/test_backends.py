@@ -570,6 +570,17 @@ async def test_closed_backend_raises_storage_error(backend: StorageBackend) -> N
         await backend.load_plan("agent")
 
 
+async def test_a_closed_backend_fails_when_awaited_not_when_called(backend: StorageBackend) -> None:
+    """As a coroutine does: `gather(..., return_exceptions=True)` and tasks see the error."""
+    await backend.close()
+    calls = [method() for method in _every_method(backend)]  # none raises here
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(r, StorageError) for r in results), results
+    task = asyncio.create_task(backend.load_plan("agent"))
+    with pytest.raises(StorageError, match="backend is closed"):
+        await task
+
+
 async def test_async_with_closes(backend: StorageBackend) -> None:
     async with backend as entered:
         assert entered is backend

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -570,3 +571,54 @@ async def test_error_messages_show_keys_verbatim_even_when_they_contain_the_pass
             await b.load_plan("agent")
         message = str(info.value)
         assert '"nemo_relay:plan:agent"' in message and "redis://:***@" in message
+
+
+def _child_uses_redis(url: str, inherited: rs.RedisBackend, results: Any) -> None:
+    async def fresh() -> int:
+        async with await rs.RedisBackend.connect(url, key_prefix=f"fork-{os.getpid()}:", connect_timeout=5) as b:
+            await b.store_run(rs.RunRecord(agent_id="a"))
+            return len(await b.list_runs("a"))
+
+    stored = asyncio.run(fresh())
+    try:
+        asyncio.run(inherited.load_plan("a"))
+        results.put((stored, "no error"))
+    except rs.StorageError as e:
+        results.put((stored, str(e)))
+
+
+def test_a_forked_child_works_and_an_inherited_backend_says_why_not(redis_server: RedisServer) -> None:
+    """fork keeps the runtime but none of its threads: the child starts its own."""
+    import multiprocessing
+
+    backend = asyncio.run(rs.RedisBackend.connect(redis_server.url, key_prefix="parent:"))
+    asyncio.run(backend.load_plan("a"))  # the parent's runtime and connection are in use
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    child = ctx.Process(target=_child_uses_redis, args=(redis_server.url, backend, results))
+    child.start()
+    child.join(30)
+    try:
+        assert not child.is_alive(), "the child hung"
+        stored, error = results.get(timeout=5)
+        assert stored == 1
+        assert "connected in process" in error and "fork" in error
+        assert asyncio.run(backend.load_plan("a")) is None, "the parent's backend still works"
+    finally:
+        if child.is_alive():
+            child.kill()
+        asyncio.run(backend.close())
+
+
+def test_a_loop_that_cannot_watch_the_inbox_fails_every_call_alike(redis_backend: rs.RedisBackend) -> None:
+    class NoReaders(asyncio.SelectorEventLoop):
+        def add_reader(self, *args: Any) -> Any:
+            raise NotImplementedError("no readers here")
+
+    loop = NoReaders()
+    try:
+        for _ in range(2):  # the second call fails too, rather than waiting forever
+            with pytest.raises(NotImplementedError):
+                loop.run_until_complete(asyncio.wait_for(redis_backend.load_plan("a"), 5))
+    finally:
+        loop.close()

@@ -117,6 +117,9 @@ struct Inner {
     url: RedactedUrl,
     response_timeout: Duration,
     closed: AtomicBool,
+    /// The process that connected: a child made by `fork` shares the socket
+    /// but not the threads that drive it.
+    pid: u32,
 }
 
 impl RedisBackend {
@@ -162,6 +165,7 @@ impl RedisBackend {
                 url: redacted,
                 response_timeout: options.response_timeout,
                 closed: AtomicBool::new(false),
+                pid: std::process::id(),
             }),
         })
     }
@@ -254,6 +258,11 @@ impl RedisBackend {
     fn ensure_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             Err(Error::storage("backend is closed"))
+        } else if self.inner.pid != std::process::id() {
+            Err(Error::storage(format!(
+                "this backend was connected in process {} and cannot be used after a fork: connect again in this process",
+                self.inner.pid
+            )))
         } else {
             Ok(())
         }

@@ -68,61 +68,63 @@ fn many<'a, T: PyRecord>(py: Python<'_>, values: impl IntoIterator<Item = &'a Ar
 }
 
 /// Generates the storage methods shared by every native backend class.
-/// `$class` must have `fn backend(&self) -> PyResult<B>` (B: Backend + Clone)
+/// `$class` must have `fn backend(&self) -> crate::error::Result<B>` (B: Backend + Clone)
+/// (an error, such as a closed backend, is raised when the call is awaited,
+/// as a coroutine would)
 /// and `fn close_backend(&self)`.
 macro_rules! backend_methods {
     ($class:ident, $run:path, { $($extra:tt)* }) => {
         #[pymethods]
         impl $class {
             fn store_run(&self, record: &Bound<'_, PyRunRecord>) -> PyResult<NativeCall> {
-                let (b, record) = (self.backend()?, record.get().0.clone());
-                Ok($run(async move { b.store_run(record).await }, none))
+                let (b, record) = (self.backend(), record.get().0.clone());
+                Ok($run(async move { b?.store_run(record).await }, none))
             }
 
             fn list_runs(&self, agent_id: String) -> PyResult<NativeCall> {
-                let b = self.backend()?;
-                Ok($run(async move { b.list_runs(&agent_id).await }, |py, runs| many(py, &runs)))
+                let b = self.backend();
+                Ok($run(async move { b?.list_runs(&agent_id).await }, |py, runs| many(py, &runs)))
             }
 
             fn store_plan(&self, plan: &Bound<'_, PyExecutionPlan>) -> PyResult<NativeCall> {
-                let (b, plan) = (self.backend()?, plan.get().0.clone());
-                Ok($run(async move { b.store_plan(plan).await }, none))
+                let (b, plan) = (self.backend(), plan.get().0.clone());
+                Ok($run(async move { b?.store_plan(plan).await }, none))
             }
 
             fn load_plan(&self, agent_id: String) -> PyResult<NativeCall> {
-                let b = self.backend()?;
-                Ok($run(async move { b.load_plan(&agent_id).await }, one))
+                let b = self.backend();
+                Ok($run(async move { b?.load_plan(&agent_id).await }, one))
             }
 
             fn store_trie(&self, agent_id: String, envelope: &Bound<'_, PyTrieEnvelope>) -> PyResult<NativeCall> {
-                let (b, envelope) = (self.backend()?, envelope.get().0.clone());
-                Ok($run(async move { b.store_trie(&agent_id, envelope).await }, none))
+                let (b, envelope) = (self.backend(), envelope.get().0.clone());
+                Ok($run(async move { b?.store_trie(&agent_id, envelope).await }, none))
             }
 
             fn load_trie(&self, agent_id: String) -> PyResult<NativeCall> {
-                let b = self.backend()?;
-                Ok($run(async move { b.load_trie(&agent_id).await }, one))
+                let b = self.backend();
+                Ok($run(async move { b?.load_trie(&agent_id).await }, one))
             }
 
             fn store_accumulators(&self, agent_id: String, state: &Bound<'_, PyAccumulatorState>) -> PyResult<NativeCall> {
-                let (b, state) = (self.backend()?, state.get().0.clone());
-                Ok($run(async move { b.store_accumulators(&agent_id, state).await }, none))
+                let (b, state) = (self.backend(), state.get().0.clone());
+                Ok($run(async move { b?.store_accumulators(&agent_id, state).await }, none))
             }
 
             fn load_accumulators(&self, agent_id: String) -> PyResult<NativeCall> {
-                let b = self.backend()?;
-                Ok($run(async move { b.load_accumulators(&agent_id).await }, one))
+                let b = self.backend();
+                Ok($run(async move { b?.load_accumulators(&agent_id).await }, one))
             }
 
             fn store_observations(&self, agent_id: String, observations: Vec<Py<PyPromptIR>>) -> PyResult<NativeCall> {
-                let b = self.backend()?;
+                let b = self.backend();
                 let observations: Observations = observations.iter().map(|o| o.get().0.clone()).collect();
-                Ok($run(async move { b.store_observations(&agent_id, Arc::new(observations)).await }, none))
+                Ok($run(async move { b?.store_observations(&agent_id, Arc::new(observations)).await }, none))
             }
 
             fn load_observations(&self, agent_id: String) -> PyResult<NativeCall> {
-                let b = self.backend()?;
-                Ok($run(async move { b.load_observations(&agent_id).await }, |py, loaded: Option<Arc<Observations>>| {
+                let b = self.backend();
+                Ok($run(async move { b?.load_observations(&agent_id).await }, |py, loaded: Option<Arc<Observations>>| {
                     match loaded {
                         Some(obs) => many(py, obs.iter()),
                         None => Ok(py.None()),
@@ -131,13 +133,13 @@ macro_rules! backend_methods {
             }
 
             fn store_stability(&self, agent_id: String, result: &Bound<'_, PyStabilityAnalysisResult>) -> PyResult<NativeCall> {
-                let (b, result) = (self.backend()?, result.get().0.clone());
-                Ok($run(async move { b.store_stability(&agent_id, result).await }, none))
+                let (b, result) = (self.backend(), result.get().0.clone());
+                Ok($run(async move { b?.store_stability(&agent_id, result).await }, none))
             }
 
             fn load_stability(&self, agent_id: String) -> PyResult<NativeCall> {
-                let b = self.backend()?;
-                Ok($run(async move { b.load_stability(&agent_id).await }, one))
+                let b = self.backend();
+                Ok($run(async move { b?.load_stability(&agent_id).await }, one))
             }
 
             /// Closes when awaited, like every other call.
@@ -169,7 +171,7 @@ pub struct PyInMemoryBackend {
 }
 
 impl PyInMemoryBackend {
-    fn backend(&self) -> PyResult<Arc<InMemoryBackend>> {
+    fn backend(&self) -> crate::error::Result<Arc<InMemoryBackend>> {
         Ok(self.inner.clone())
     }
 
@@ -198,12 +200,8 @@ pub struct PyRedisBackend {
 }
 
 impl PyRedisBackend {
-    fn backend(&self) -> PyResult<RedisBackend> {
-        self.inner
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| Error::storage("backend is closed").into())
+    fn backend(&self) -> crate::error::Result<RedisBackend> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| Error::storage("backend is closed"))
     }
 
     /// In-flight calls keep their own handle; the connection closes when the

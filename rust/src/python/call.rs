@@ -135,7 +135,7 @@ impl NativeCall {
                 let (task_slot, task_future) = (slot.clone(), future.clone_ref(py));
                 // Aborted if anything below fails, so no write happens behind
                 // the caller's back.
-                let task = AbortOnDrop(pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
+                let task = AbortOnDrop(super::runtime().spawn(async move {
                     let finished = work.await;
                     *task_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(finished);
                     shared.deliver(task_future);
@@ -252,10 +252,16 @@ impl Inbox {
         let fd = wake_rx.as_raw_fd();
         let shared = Arc::new(Shared { queue: Mutex::new(Vec::new()), wake_tx, wake_rx });
         let inbox = Bound::new(py, Inbox { shared: shared.clone() })?;
-        // Attribute first: if the loop cannot carry it, no reader is left behind.
+        // Attribute first: if the loop cannot carry it, no reader is left
+        // behind; if the reader cannot be added, the attribute goes again,
+        // so the next call fails the same way instead of waiting forever.
         event_loop.setattr(LOOP_ATTR, &inbox)?;
         let drain = inbox.getattr("_drain")?;
-        event_loop.call_method1("add_reader", PyTuple::new(py, [fd.into_pyobject(py)?.into_any(), drain])?)?;
+        let args = PyTuple::new(py, [fd.into_pyobject(py)?.into_any(), drain])?;
+        if let Err(e) = event_loop.call_method1("add_reader", args) {
+            let _ = event_loop.delattr(LOOP_ATTR);
+            return Err(e);
+        }
         Ok(shared)
     }
 }

@@ -1582,3 +1582,24 @@ def test_json_fields_nest_only_as_deep_as_readers_accept() -> None:
     assert rs.RunRecord.from_json(run.to_json()) == run
     with pytest.raises(ValueError, match="annotated_request.*120 levels"):
         rs.CallRecord(kind="llm", name="n", annotated_request=[value])
+
+
+def test_unknown_fields_keep_values_no_fixed_size_number_could_hold() -> None:
+    """A newer writer's fields survive as written: big integers, 1e400, escaped surrogates."""
+    unknown = ('"big":123456789012345678901234567890,"neg":-9223372036854775809,'
+               '"huge":1e400,"sur":"\\ud800","nested":{"x":[1,2.50,{"y":null}]}')
+    doc = ('{"id":"0191c0de-0000-7000-8000-000000000001","agent_id":"a","calls":[],'
+           '"started_at":"2026-03-31T12:00:00Z",' + unknown + '}')
+    run = rs.RunRecord.from_json(doc)
+    written = run.to_json()
+    for field in unknown.replace("{", ",").split(","):
+        if ":" in field and not field.startswith('"x"'):
+            assert field.rstrip("}") in written, field
+    assert json.loads(written) == json.loads(doc)
+    assert rs.RunRecord.from_json(written) == run
+
+    stats_doc = ('{"count":0,"mean":0.0,"m2":0.0,"digest":{"centroids":[],"max_size":100,"sum":0.0,'
+                 '"count":0.0,"max":0.0,"min":0.0},"future":12345678901234567890123}')
+    holding_nan = rs.RunningStats.from_json(stats_doc).replace(mean=math.nan)  # pickled field by field
+    back = pickle.loads(pickle.dumps(holding_nan))
+    assert '"future":12345678901234567890123' in back.replace(mean=0.0).to_json()

@@ -7,8 +7,6 @@
 
 use std::sync::Arc;
 
-use serde::ser::SerializeMap;
-use serde::Serializer;
 
 use crate::backend::off_worker;
 use crate::error::{Error, Result};
@@ -82,17 +80,13 @@ fn assemble(envelope: &TrieEnvelope, (first, second): (Vec<u8>, Vec<u8>)) -> Res
 
 fn write_extras<'a>(
     out: &mut Vec<u8>,
-    extras: impl Iterator<Item = (&'a String, &'a serde_json::Value)>,
+    extras: impl Iterator<Item = (&'a String, &'a crate::json::Json)>,
 ) -> std::result::Result<(), serde_json::Error> {
     for (k, v) in extras {
         out.push(b',');
-        // One-entry map written through serde_json, then without its braces.
-        let mut one = Vec::new();
-        let mut ser = serde_json::Serializer::new(&mut one);
-        let mut map = ser.serialize_map(Some(1))?;
-        map.serialize_entry(k, v)?;
-        map.end()?;
-        out.extend_from_slice(&one[1..one.len() - 1]);
+        serde_json::to_writer(&mut *out, k)?;
+        out.push(b':');
+        out.extend_from_slice(v.as_str().as_bytes());
     }
     Ok(())
 }

@@ -212,7 +212,7 @@ macro_rules! py_model {
                 }
                 let fields = PyDict::new(py);
                 $( fields.set_item(stringify!($field), PyField::to_py(&self.0.$field, py)?)?; )*
-                let extra = serde_json::to_string(&self.0.extra.to_map()).map_err(|e| serialization(e.to_string()))?;
+                let extra = self.0.extra.to_json();
                 let args = PyTuple::new(py, [fields.into_any(), PyString::new(py, &extra).into_any()])?;
                 Ok((cls.getattr("_from_fields")?, args))
             }
@@ -220,7 +220,7 @@ macro_rules! py_model {
             #[classmethod]
             fn _from_fields(_cls: &Bound<'_, PyType>, fields: &Bound<'_, PyDict>, extra: &str) -> PyResult<Self> {
                 let mut value = Self::build(None, Some(fields))?;
-                value.extra = wire::Extra::from_map(serde_json::from_str(extra).map_err(|e| serialization(e.to_string()))?);
+                value.extra = wire::Extra::from_json(extra).map_err(|e| serialization(e.to_string()))?;
                 Ok($class(Arc::new(value)))
             }
 

@@ -1603,3 +1603,13 @@ def test_unknown_fields_keep_values_no_fixed_size_number_could_hold() -> None:
     holding_nan = rs.RunningStats.from_json(stats_doc).replace(mean=math.nan)  # pickled field by field
     back = pickle.loads(pickle.dumps(holding_nan))
     assert '"future":12345678901234567890123' in back.replace(mean=0.0).to_json()
+
+
+def test_json_fields_take_what_json_dumps_takes() -> None:
+    request = {"z": 10**30, "a": [-(2**70), 1.5, None, True], "m": {"k": "v"}}
+    call = rs.CallRecord(kind="llm", name="n", annotated_request=request)
+    assert call.annotated_request == request
+    assert call.to_json().count('"annotated_request":' + json.dumps(request, separators=(",", ":"))) == 1, \
+        "integers of any size, keys in the order given"
+    assert rs.CallRecord.from_dict(call.to_dict()) == call
+    assert rs.CallRecord.from_json(call.to_json()).annotated_request == request

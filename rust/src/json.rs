@@ -32,6 +32,11 @@ impl Json {
         serde_json::from_str(self.0.get()).ok()
     }
 
+    /// Text that is already compact JSON (checked, not rewritten).
+    pub fn from_compact_text(text: String) -> Result<Self, serde_json::Error> {
+        RawValue::from_string(text).map(Json)
+    }
+
     pub fn as_str(&self) -> &str {
         self.0.get()
     }

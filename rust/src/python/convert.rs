@@ -19,7 +19,7 @@ use pyo3::types::{
     PySequence, PyString, PyTimeAccess, PyTuple, PyTzInfo, PyTzInfoAccess, PyType,
 };
 use pyo3::IntoPyObjectExt;
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::model::WireEnum;
@@ -374,18 +374,10 @@ impl<K: PyKey, T: PyField> PyField for BTreeMap<K, T> {
     }
 }
 
-impl PyField for Value {
-    fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
-        json_from_py(ob, loc, 0)
-    }
-    fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        json_to_py(py, self)
-    }
-}
-
 impl PyField for crate::json::Json {
     fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
-        json_from_py(ob, loc, 0).map(|v| crate::json::Json::from_value(&v))
+        let text = json_text_from_py(ob, loc)?;
+        crate::json::Json::from_compact_text(text).map_err(|e| value_error(loc, e))
     }
     /// Python's own parser reads the exact text: integers of any size stay
     /// exact, just as `json.loads(model.to_json())` gives them.
@@ -401,8 +393,8 @@ impl PyField for Digest {
         if !ob.is_instance_of::<PyDict>() && !ob.is_instance_of::<PyMapping>() {
             return Err(type_error(loc, "a dict in the tdigest serde form", ob));
         }
-        let value = json_from_py(ob, loc, 0)?;
-        wire::from_value::<Digest>(value).map_err(|e| value_error(loc, format_args!("not a t-digest: {e}")))
+        let text = json_text_from_py(ob, loc)?;
+        wire::from_json::<Digest>(text.as_bytes()).map_err(|e| value_error(loc, format_args!("not a t-digest: {e}")))
     }
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let value = serde_json::to_value(Ser(self)).map_err(|e| value_error(&Loc::Field("RunningStats", "digest"), e))?;
@@ -415,57 +407,71 @@ impl PyField for Digest {
 /// values would be written but never read back. Also stops a cycle.
 const MAX_DEPTH: usize = 120;
 
-/// Plain Python JSON data (dict/list/str/int/float/bool/None) to a JSON value.
-pub fn json_from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize) -> PyResult<Value> {
+/// Plain Python JSON data (dict, list, tuple, str, int, float, bool, None)
+/// as compact JSON text, as `json.dumps` sees it: integers of any size, and
+/// object keys in the order the dict holds them.
+pub fn json_text_from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<String> {
+    let mut out = Vec::new();
+    write_json(ob, loc, 0, &mut out)?;
+    // Only serde_json's writer and ASCII digits went in.
+    Ok(String::from_utf8(out).expect("JSON text is UTF-8"))
+}
+
+fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, out: &mut Vec<u8>) -> PyResult<()> {
+    use std::io::Write as _;
     if depth > MAX_DEPTH {
         return Err(value_error(loc, format_args!("nested more than {MAX_DEPTH} levels deep (or contains a cycle)")));
     }
-    if ob.is_none() {
-        return Ok(Value::Null);
-    }
-    if let Ok(b) = ob.cast::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
-    }
-    if ob.is_instance_of::<PyInt>() {
-        if let Ok(v) = ob.extract::<u64>() {
-            return Ok(Value::Number(v.into()));
+    let written = if ob.is_none() {
+        out.write_all(b"null")
+    } else if let Ok(b) = ob.cast::<PyBool>() {
+        out.write_all(if b.is_true() { b"true" } else { b"false" })
+    } else if ob.is_instance_of::<PyInt>() {
+        match ob.extract::<i64>() {
+            Ok(v) => write!(out, "{v}"),
+            // Beyond 64 bits: Python's own digits (of the plain int, not a subclass's str).
+            Err(_) => write!(out, "{}", ob.call_method0(pyo3::intern!(ob.py(), "__index__"))?.str()?),
         }
-        if let Ok(v) = ob.extract::<i64>() {
-            return Ok(Value::Number(v.into()));
-        }
-        return Err(value_error(loc, format_args!("integer {ob} does not fit in 64 bits")));
-    }
-    if let Ok(f) = ob.cast::<PyFloat>() {
+    } else if let Ok(f) = ob.cast::<PyFloat>() {
         let v = f.value();
-        return Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| value_error(loc, format_args!("{v} cannot be represented in JSON")));
-    }
-    if let Ok(s) = ob.cast::<PyString>() {
-        return Ok(Value::String(s.to_str()?.to_owned()));
-    }
-    if ob.is_instance_of::<PyDict>() || ob.is_instance_of::<PyMapping>() {
-        let mut map = Map::new();
+        if !v.is_finite() {
+            return Err(value_error(loc, format_args!("{v} cannot be represented in JSON")));
+        }
+        serde_json::to_writer(&mut *out, &v).map_err(std::io::Error::other)
+    } else if let Ok(s) = ob.cast::<PyString>() {
+        let text = s.to_str().map_err(|_| value_error(loc, "not valid Unicode text (a lone surrogate?)"))?;
+        serde_json::to_writer(&mut *out, text).map_err(std::io::Error::other)
+    } else if ob.is_instance_of::<PyDict>() || ob.is_instance_of::<PyMapping>() {
+        out.push(b'{');
+        let mut first = true;
         for_each_entry(ob, loc, |k, v| {
             let key = match k.cast::<PyString>() {
-                Ok(s) => s.to_str()?.to_owned(),
+                Ok(s) => s.to_str().map_err(|_| value_error(loc, "a key is not valid Unicode text"))?,
                 Err(_) => return Err(type_error(loc, "str keys in a JSON object", k)),
             };
-            let value = json_from_py(v, &Loc::Key(loc, &key), depth + 1)?;
-            map.insert(key, value);
-            Ok(())
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, key).map_err(|e| value_error(loc, e))?;
+            out.push(b':');
+            write_json(v, &Loc::Key(loc, &key), depth + 1, out)
         })?;
-        return Ok(Value::Object(map));
-    }
-    if ob.is_instance_of::<PyList>() || ob.is_instance_of::<PyTuple>() {
-        let mut items = Vec::new();
+        out.push(b'}');
+        Ok(())
+    } else if ob.is_instance_of::<PyList>() || ob.is_instance_of::<PyTuple>() {
+        out.push(b'[');
         for_each_item(ob, loc, |i, item| {
-            items.push(json_from_py(item, &Loc::Index(loc, i), depth + 1)?);
-            Ok(())
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json(item, &Loc::Index(loc, i), depth + 1, out)
         })?;
-        return Ok(Value::Array(items));
-    }
-    Err(type_error(loc, "a JSON value (dict, list, str, int, float, bool or None)", ob))
+        out.push(b']');
+        Ok(())
+    } else {
+        return Err(type_error(loc, "a JSON value (dict, list, tuple, str, int, float, bool or None)", ob));
+    };
+    written.map_err(|e| value_error(loc, e))
 }
 
 pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {

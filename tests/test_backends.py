@@ -265,6 +265,15 @@ async def test_observations_accept_any_sequence(backend: StorageBackend) -> None
     assert await backend.load_observations(a) == []
 
 
+@pytest.mark.parametrize("text", [b"", bytearray(), "", "abc"])
+async def test_observations_are_never_text(backend: StorageBackend, text: Any) -> None:
+    a = agent()
+    await backend.store_observations(a, [prompt()])
+    with pytest.raises(TypeError, match="sequence of PromptIR"):
+        await backend.store_observations(a, text)
+    assert await backend.load_observations(a) == [prompt()], "nothing was replaced"
+
+
 async def test_observations_keep_order_and_duplicates(backend: StorageBackend) -> None:
     a = agent()
     items = [prompt(uuid.uuid4()) for _ in range(5)]

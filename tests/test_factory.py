@@ -162,3 +162,9 @@ async def test_redis_spec_passes_prefix_and_timeouts(
         "connect_timeout": 1.0,
         "response_timeout": 2.5,
     }
+
+
+async def test_a_timeout_no_float_can_hold_is_a_config_error(fake_redis: type[_FakeRedisBackend]) -> None:
+    with pytest.raises(InvalidConfigError, match="connect_timeout is too large"):
+        await rs.open_backend({"kind": "redis", "config": {"url": "redis://h", "connect_timeout": 10**400}})
+    assert fake_redis.calls == []

@@ -1613,3 +1613,29 @@ def test_json_fields_take_what_json_dumps_takes() -> None:
         "integers of any size, keys in the order given"
     assert rs.CallRecord.from_dict(call.to_dict()) == call
     assert rs.CallRecord.from_json(call.to_json()).annotated_request == request
+
+
+def test_a_nested_record_given_as_a_dict_names_where_it_sits() -> None:
+    call = rs.CallRecord(kind="llm", name="x")
+    with pytest.raises(ValueError, match=r"RunRecord\.calls\[2\]: CallRecord\.prompt_tokens"):
+        rs.RunRecord(agent_id="a", calls=[call, call, {"kind": "llm", "name": "x", "prompt_tokens": -1}])
+    with pytest.raises(TypeError, match=r"RunRecord\.calls\[0\]: .*unexpected keyword argument 'nope'"):
+        rs.RunRecord(agent_id="a", calls=[{"kind": "llm", "name": "x", "nope": 1}])
+
+
+def test_text_with_a_lone_surrogate_is_a_bad_value() -> None:
+    with pytest.raises(ValueError, match="agent_id: not valid Unicode"):
+        rs.RunRecord(agent_id="\ud800")
+    with pytest.raises(ValueError, match=r'annotated_request\["k"\]: not valid Unicode'):
+        rs.CallRecord(kind="llm", name="x", annotated_request={"k": "\udfff"})
+    with pytest.raises(SerializationError, match="lone surrogate"):
+        rs.RunRecord.from_json('"\ud800"')
+
+
+def test_json_fields_take_any_sequence_but_text() -> None:
+    import collections
+
+    call = rs.CallRecord(kind="llm", name="x", annotated_request=collections.deque([1, range(2)]))
+    assert call.annotated_request == [1, [0, 1]]
+    with pytest.raises(TypeError, match="annotated_request"):
+        rs.CallRecord(kind="llm", name="x", annotated_request=b"bytes")

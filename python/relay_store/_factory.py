@@ -84,7 +84,10 @@ async def _open_redis(config: object) -> StorageBackend:
                 f"redis backend {name} must be a number of seconds, "
                 f"not {type(value).__name__}"
             )
-        options[name] = float(value)
+        try:
+            options[name] = float(value)
+        except OverflowError:
+            raise InvalidConfigError(f"redis backend {name} is too large a number of seconds") from None
 
     from ._native import RedisBackend
 

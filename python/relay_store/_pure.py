@@ -179,7 +179,7 @@ class PyInMemoryBackend:
         _require(agent_id, str, "agent_id")
         # A str is a Sequence too, but never a sequence of PromptIR.
         if not isinstance(observations, Sequence) or isinstance(
-            observations, (str, bytes)
+            observations, (str, bytes, bytearray)
         ):
             raise TypeError(
                 "observations must be a sequence of PromptIR, "

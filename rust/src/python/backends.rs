@@ -67,6 +67,30 @@ fn many<'a, T: PyRecord>(py: Python<'_>, values: impl IntoIterator<Item = &'a Ar
     Ok(PyList::new(py, items)?.into_any().unbind())
 }
 
+/// Every element of a sequence of `PromptIR`, with the pure backend's
+/// errors: text is a sequence too, but never one of PromptIR.
+fn prompt_irs(observations: &Bound<'_, PyAny>) -> PyResult<Observations> {
+    let not = |what: &str, ob: &Bound<'_, PyAny>| {
+        let name = ob.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        pyo3::exceptions::PyTypeError::new_err(format!("{what}, not {name}"))
+    };
+    let textual = observations.is_instance_of::<pyo3::types::PyString>()
+        || observations.is_instance_of::<pyo3::types::PyBytes>()
+        || observations.is_instance_of::<pyo3::types::PyByteArray>();
+    let Some(seq) = observations.cast::<pyo3::types::PySequence>().ok().filter(|_| !textual) else {
+        return Err(not("observations must be a sequence of PromptIR", observations));
+    };
+    let mut out = Vec::with_capacity(seq.len().unwrap_or(0));
+    for (i, item) in seq.try_iter()?.enumerate() {
+        let item = item?;
+        match item.cast::<PyPromptIR>() {
+            Ok(ir) => out.push(ir.get().0.clone()),
+            Err(_) => return Err(not(&format!("observations[{i}] must be PromptIR"), &item)),
+        }
+    }
+    Ok(out)
+}
+
 /// Generates the storage methods shared by every native backend class.
 /// `$class` must have `fn backend(&self) -> crate::error::Result<B>` (B: Backend + Clone)
 /// (an error, such as a closed backend, is raised when the call is awaited,
@@ -116,9 +140,9 @@ macro_rules! backend_methods {
                 Ok($run(async move { b?.load_accumulators(&agent_id).await }, one))
             }
 
-            fn store_observations(&self, agent_id: String, observations: Vec<Py<PyPromptIR>>) -> PyResult<NativeCall> {
+            fn store_observations(&self, agent_id: String, observations: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+                let observations = prompt_irs(observations)?;
                 let b = self.backend();
-                let observations: Observations = observations.iter().map(|o| o.get().0.clone()).collect();
                 Ok($run(async move { b?.store_observations(&agent_id, Arc::new(observations)).await }, none))
             }
 

@@ -59,6 +59,12 @@ pub fn value_error(loc: &Loc<'_>, msg: impl fmt::Display) -> PyErr {
     PyValueError::new_err(format!("{loc}: {msg}"))
 }
 
+/// The text of a `str`; one holding a lone surrogate (which no UTF-8 text,
+/// and so no JSON document or Redis key, can carry) is a bad value.
+fn text<'a>(s: &'a Bound<'_, PyString>, loc: &Loc<'_>) -> PyResult<&'a str> {
+    s.to_str().map_err(|_| value_error(loc, "not valid Unicode text (it holds a lone surrogate)"))
+}
+
 /// A model field type as seen from Python.
 pub trait PyField: Sized {
     fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self>;
@@ -68,7 +74,7 @@ pub trait PyField: Sized {
 impl PyField for String {
     fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
         match ob.cast::<PyString>() {
-            Ok(s) => Ok(s.to_str()?.to_owned()),
+            Ok(s) => Ok(text(s, loc)?.to_owned()),
             Err(_) => Err(type_error(loc, "str", ob)),
         }
     }
@@ -140,7 +146,7 @@ impl PyField for Uuid {
             return Ok(Uuid::from_u128(int));
         }
         if let Ok(s) = ob.cast::<PyString>() {
-            let s = s.to_str()?;
+            let s = text(s, loc)?;
             return Uuid::parse_str(s).map_err(|_| value_error(loc, format_args!("malformed UUID {s:?}")));
         }
         Err(type_error(loc, "uuid.UUID or str", ob))
@@ -178,7 +184,7 @@ impl PyField for DateTime<Utc> {
             return Ok(naive.and_utc());
         }
         if let Ok(s) = ob.cast::<PyString>() {
-            return wire::parse_datetime(s.to_str()?).map_err(|e| value_error(loc, e));
+            return wire::parse_datetime(text(s, loc)?).map_err(|e| value_error(loc, e));
         }
         Err(type_error(loc, "datetime.datetime", ob))
     }
@@ -231,7 +237,7 @@ impl<E: PyEnum> PyField for E {
         let Ok(s) = ob.cast::<PyString>() else {
             return Err(type_error(loc, &format!("{} or str", E::NAME), ob));
         };
-        let s = s.to_str()?;
+        let s = text(s, loc)?;
         E::parse(s).ok_or_else(|| {
             let allowed: Vec<&str> = E::VARIANTS.iter().map(|v| v.as_str()).collect();
             value_error(loc, format_args!("{s:?} is not a valid {} (expected one of: {})", E::NAME, allowed.join(", ")))
@@ -333,7 +339,7 @@ pub trait PyKey: Sized + Ord + fmt::Debug {
 impl PyKey for String {
     fn key_from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
         match ob.cast::<PyString>() {
-            Ok(s) => Ok(s.to_str()?.to_owned()),
+            Ok(s) => Ok(text(s, loc)?.to_owned()),
             Err(_) => Err(type_error(loc, "str keys", ob)),
         }
     }
@@ -439,14 +445,13 @@ fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, out: &mut Vec<
         }
         serde_json::to_writer(&mut *out, &v).map_err(std::io::Error::other)
     } else if let Ok(s) = ob.cast::<PyString>() {
-        let text = s.to_str().map_err(|_| value_error(loc, "not valid Unicode text (a lone surrogate?)"))?;
-        serde_json::to_writer(&mut *out, text).map_err(std::io::Error::other)
+        serde_json::to_writer(&mut *out, text(s, loc)?).map_err(std::io::Error::other)
     } else if ob.is_instance_of::<PyDict>() || ob.is_instance_of::<PyMapping>() {
         out.push(b'{');
         let mut first = true;
         for_each_entry(ob, loc, |k, v| {
             let key = match k.cast::<PyString>() {
-                Ok(s) => s.to_str().map_err(|_| value_error(loc, "a key is not valid Unicode text"))?,
+                Ok(s) => text(s, loc)?,
                 Err(_) => return Err(type_error(loc, "str keys in a JSON object", k)),
             };
             if !std::mem::take(&mut first) {
@@ -458,7 +463,8 @@ fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, out: &mut Vec<
         })?;
         out.push(b'}');
         Ok(())
-    } else if ob.is_instance_of::<PyList>() || ob.is_instance_of::<PyTuple>() {
+    } else if ob.is_instance_of::<PyList>() || ob.is_instance_of::<PyTuple>() || ob.cast::<PySequence>().is_ok() {
+        // Any sequence but bytes, which `for_each_item` refuses by name.
         out.push(b'[');
         for_each_item(ob, loc, |i, item| {
             if i > 0 {
@@ -502,6 +508,19 @@ pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, Py
     })
 }
 
+/// An error from building a nested record, prefixed with where that record
+/// sits ("RunRecord.calls[2]: CallRecord.prompt_tokens: ..."), same class.
+fn within(py: Python<'_>, loc: &Loc<'_>, err: PyErr) -> PyErr {
+    let message = format!("{loc}: {}", err.value(py));
+    if err.is_instance_of::<PyTypeError>(py) {
+        PyTypeError::new_err(message)
+    } else if err.is_instance_of::<PyValueError>(py) {
+        PyValueError::new_err(message)
+    } else {
+        err
+    }
+}
+
 /// Shares an `Arc` in and out of Python without copying the record.
 pub trait PyRecord: wire::Wire + Clone + Send + Sync + 'static {
     type Class: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync + pyo3::PyTypeInfo;
@@ -518,7 +537,7 @@ impl<T: PyRecord> PyField for Arc<T> {
         // A mapping of fields is accepted too, as pydantic does for nested models.
         if ob.is_instance_of::<PyDict>() {
             let cls = ob.py().get_type::<T::Class>();
-            let built = cls.call((), Some(ob.cast::<PyDict>()?))?;
+            let built = cls.call((), Some(ob.cast::<PyDict>()?)).map_err(|e| within(ob.py(), loc, e))?;
             return Ok(T::shared(built.cast::<T::Class>()?.get()).clone());
         }
         Err(type_error(loc, &format!("{} (or a dict of its fields)", T::NAME), ob))

@@ -49,7 +49,9 @@ fn reject_unknown(kwargs: &Bound<'_, PyDict>, fields: &[&str], class: &str) -> P
 /// Reads the document of `from_json`: `str`, `bytes` or `bytearray`.
 fn decode<T: wire::Wire + Send>(py: Python<'_>, data: &Bound<'_, PyAny>, class: &str) -> PyResult<T> {
     let parsed = if let Ok(s) = data.cast::<PyString>() {
-        let text = s.to_str()?;
+        let Ok(text) = s.to_str() else {
+            return Err(serialization(format!("cannot decode {class}: the text holds a lone surrogate")));
+        };
         py.detach(|| wire::from_json::<T>(text.as_bytes()))
     } else if let Ok(b) = data.cast::<PyBytes>() {
         let bytes = b.as_bytes();

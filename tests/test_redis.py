@@ -622,3 +622,26 @@ def test_a_loop_that_cannot_watch_the_inbox_fails_every_call_alike(redis_backend
                 loop.run_until_complete(asyncio.wait_for(redis_backend.load_plan("a"), 5))
     finally:
         loop.close()
+
+
+def test_a_loop_closed_with_a_call_in_flight_is_collected(redis_backend: rs.RedisBackend) -> None:
+    """No reference from the I/O thread keeps a dead loop (and its inbox sockets) alive."""
+    import gc
+    import weakref
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    gc.collect()
+    before, loops = open_fds(), []
+    for _ in range(20):
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(redis_backend.list_runs("in-flight"))
+        loop.run_until_complete(asyncio.sleep(0))  # the call is under way
+        loop.close()
+        loops.append(weakref.ref(loop))
+        del loop, task
+    time.sleep(0.2)  # let the calls finish on the I/O thread
+    gc.collect()
+    assert [r for r in loops if r() is not None] == []
+    assert open_fds() - before < 4

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
 use pyo3::prelude::*;
+use pyo3::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyTuple;
 
@@ -51,8 +52,39 @@ enum State {
     Inline(Finish),
     /// Spawned on tokio at the first `send`.
     Pending(Work),
-    Running { future: Py<PyAny>, slot: Arc<Mutex<Option<Finish>>>, _task: AbortOnDrop },
+    Running(Running),
     Done,
+}
+
+/// What a running call shares with its tokio task and, once finished, with
+/// the loop's inbox.
+struct Flight {
+    /// The asyncio future the awaiting task waits on. Only the call holds it
+    /// for Python's garbage collector (see `__traverse__`); the tokio task
+    /// never holds a Python object, so a loop closed while work is in flight
+    /// can still be collected.
+    future: Mutex<Option<Py<PyAny>>>,
+    result: Mutex<Option<Finish>>,
+}
+
+impl Flight {
+    fn future(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.future.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|f| f.clone_ref(py))
+    }
+}
+
+struct Running {
+    flight: Arc<Flight>,
+    _task: AbortOnDrop,
+}
+
+/// A call that stops running (finished, cancelled, closed or collected)
+/// lets go of its future at once, wherever else the flight still lives.
+impl Drop for Running {
+    fn drop(&mut self) {
+        let future = self.flight.future.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(future);
+    }
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -131,29 +163,33 @@ impl NativeCall {
                         return Err(e);
                     }
                 };
-                let slot = Arc::new(Mutex::new(None));
-                let (task_slot, task_future) = (slot.clone(), future.clone_ref(py));
-                // Aborted if anything below fails, so no write happens behind
+                let handed = yield_future(py, &future)?;
+                let flight = Arc::new(Flight { future: Mutex::new(Some(future)), result: Mutex::new(None) });
+                let task_flight = flight.clone();
+                // Aborted if the call is dropped, so no write happens behind
                 // the caller's back.
                 let task = AbortOnDrop(super::runtime().spawn(async move {
                     let finished = work.await;
-                    *task_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(finished);
-                    shared.deliver(task_future);
+                    *task_flight.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(finished);
+                    shared.deliver(task_flight);
                 }));
-                let handed = yield_future(py, &future)?;
-                *self.lock() = State::Running { future, slot, _task: task };
+                *self.lock() = State::Running(Running { flight, _task: task });
                 Ok(handed)
             }
-            State::Running { future, slot, _task } => {
-                let finished = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-                match finished {
-                    Some(finish) => Err(stop(finish(py)?)),
+            State::Running(running) => {
+                let finished = running.flight.result.lock().unwrap_or_else(|e| e.into_inner()).take();
+                match (finished, running.flight.future(py)) {
+                    (Some(finish), _) => {
+                        drop(running);
+                        Err(stop(finish(py)?))
+                    }
                     // Woken before the work finished: keep waiting.
-                    None => {
+                    (None, Some(future)) => {
                         let handed = yield_future(py, &future)?;
-                        *self.lock() = State::Running { future, slot, _task };
+                        *self.lock() = State::Running(running);
                         Ok(handed)
                     }
+                    (None, None) => Err(PyRuntimeError::new_err("relay_store call lost its future")),
                 }
             }
             State::Done => Err(PyRuntimeError::new_err("cannot reuse an already awaited relay_store call")),
@@ -192,23 +228,42 @@ impl NativeCall {
         let previous = std::mem::replace(&mut *self.lock(), State::Done);
         drop(previous);
     }
+
+    /// The one Python object a running call holds. A lock held elsewhere
+    /// means the call is being driven right now, so it is not garbage.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Ok(state) = self.state.try_lock() {
+            if let State::Running(running) = &*state {
+                if let Ok(future) = running.flight.future.try_lock() {
+                    if let Some(future) = &*future {
+                        visit.call(future)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        self.close();
+    }
 }
 
 /// Finished futures waiting for their event loop, plus the socket pair that
 /// wakes the loop.
 pub struct Shared {
-    queue: Mutex<Vec<Py<PyAny>>>,
+    queue: Mutex<Vec<Arc<Flight>>>,
     wake_tx: UnixStream,
     wake_rx: UnixStream,
 }
 
 impl Shared {
-    /// Called on a tokio thread: moves the future in, never touching Python.
-    fn deliver(&self, future: Py<PyAny>) {
+    /// Called on a tokio thread: queues the finished flight, never touching Python.
+    fn deliver(&self, flight: Arc<Flight>) {
         let was_empty = {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = queue.is_empty();
-            queue.push(future);
+            queue.push(flight);
             was_empty
         };
         if was_empty {
@@ -280,7 +335,8 @@ impl Inbox {
             }
         }
         let ready = std::mem::take(&mut *self.shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
-        for future in ready {
+        // A call that was cancelled or collected meanwhile has no future left.
+        for future in ready.iter().filter_map(|flight| flight.future(py)) {
             let f = future.bind(py);
             // A cancelled task has cancelled its future already. One future
             // failing must not leave the others of the batch unresolved.

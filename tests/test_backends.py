@@ -642,3 +642,25 @@ async def test_throw_into_a_call_raises_the_given_exception(backend: StorageBack
     call = backend.load_plan("agent")
     with pytest.raises(KeyError):
         call.throw(KeyError("k"))
+
+
+async def test_calls_follow_the_coroutine_protocol(backend: StorageBackend) -> None:
+    call = backend.load_plan("agent")
+    with pytest.raises(TypeError, match="just-started coroutine"):
+        call.send(1)  # type: ignore[attr-defined]
+    assert await call is None, "a refused send leaves the call runnable"
+    call = backend.load_plan("agent")
+    with pytest.raises(RuntimeError, match="raised StopIteration"):
+        call.throw(StopIteration)  # type: ignore[attr-defined]
+    call = backend.load_plan("agent")
+    assert "load_plan" in call.__qualname__  # type: ignore[attr-defined]
+    call.close()  # type: ignore[attr-defined]  # closed unstarted: no never-awaited warning
+
+
+async def test_a_call_never_awaited_warns_as_a_coroutine_does(backend: StorageBackend) -> None:
+    import gc
+
+    with pytest.warns(RuntimeWarning, match="store_run' was never awaited"):
+        backend.store_run(rs.RunRecord(agent_id="forgotten"))  # no await: nothing is stored
+        gc.collect()
+    assert await backend.list_runs("forgotten") == []

@@ -26,13 +26,13 @@ use crate::model::Observations;
 use crate::redis_backend::{RedisBackend, RedisOptions, DEFAULT_KEY_PREFIX};
 
 /// For work that never waits: polled once, at the coroutine's first step.
-pub fn run_now<T, F, C>(work: F, convert: C) -> NativeCall
+pub fn run_now<T, F, C>(name: &'static str, work: F, convert: C) -> NativeCall
 where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
     C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 {
-    NativeCall::inline(Box::new(move |py| {
+    NativeCall::inline(name, Box::new(move |py| {
         let mut work = std::pin::pin!(work);
         match work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(result) => finish(result, convert)(py),
@@ -42,13 +42,13 @@ where
 }
 
 /// For work that does I/O: run on the shared tokio runtime.
-pub fn run_on_tokio<T, F, C>(work: F, convert: C) -> NativeCall
+pub fn run_on_tokio<T, F, C>(name: &'static str, work: F, convert: C) -> NativeCall
 where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
     C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 {
-    NativeCall::on_tokio(work, convert)
+    NativeCall::on_tokio(name, work, convert)
 }
 
 fn none(py: Python<'_>, _: ()) -> PyResult<Py<PyAny>> {
@@ -102,53 +102,53 @@ macro_rules! backend_methods {
         impl $class {
             fn store_run(&self, record: &Bound<'_, PyRunRecord>) -> PyResult<NativeCall> {
                 let (b, record) = (self.backend(), record.get().0.clone());
-                Ok($run(async move { b?.store_run(record).await }, none))
+                Ok($run("store_run", async move { b?.store_run(record).await }, none))
             }
 
             fn list_runs(&self, agent_id: String) -> PyResult<NativeCall> {
                 let b = self.backend();
-                Ok($run(async move { b?.list_runs(&agent_id).await }, |py, runs| many(py, &runs)))
+                Ok($run("list_runs", async move { b?.list_runs(&agent_id).await }, |py, runs| many(py, &runs)))
             }
 
             fn store_plan(&self, plan: &Bound<'_, PyExecutionPlan>) -> PyResult<NativeCall> {
                 let (b, plan) = (self.backend(), plan.get().0.clone());
-                Ok($run(async move { b?.store_plan(plan).await }, none))
+                Ok($run("store_plan", async move { b?.store_plan(plan).await }, none))
             }
 
             fn load_plan(&self, agent_id: String) -> PyResult<NativeCall> {
                 let b = self.backend();
-                Ok($run(async move { b?.load_plan(&agent_id).await }, one))
+                Ok($run("load_plan", async move { b?.load_plan(&agent_id).await }, one))
             }
 
             fn store_trie(&self, agent_id: String, envelope: &Bound<'_, PyTrieEnvelope>) -> PyResult<NativeCall> {
                 let (b, envelope) = (self.backend(), envelope.get().0.clone());
-                Ok($run(async move { b?.store_trie(&agent_id, envelope).await }, none))
+                Ok($run("store_trie", async move { b?.store_trie(&agent_id, envelope).await }, none))
             }
 
             fn load_trie(&self, agent_id: String) -> PyResult<NativeCall> {
                 let b = self.backend();
-                Ok($run(async move { b?.load_trie(&agent_id).await }, one))
+                Ok($run("load_trie", async move { b?.load_trie(&agent_id).await }, one))
             }
 
             fn store_accumulators(&self, agent_id: String, state: &Bound<'_, PyAccumulatorState>) -> PyResult<NativeCall> {
                 let (b, state) = (self.backend(), state.get().0.clone());
-                Ok($run(async move { b?.store_accumulators(&agent_id, state).await }, none))
+                Ok($run("store_accumulators", async move { b?.store_accumulators(&agent_id, state).await }, none))
             }
 
             fn load_accumulators(&self, agent_id: String) -> PyResult<NativeCall> {
                 let b = self.backend();
-                Ok($run(async move { b?.load_accumulators(&agent_id).await }, one))
+                Ok($run("load_accumulators", async move { b?.load_accumulators(&agent_id).await }, one))
             }
 
             fn store_observations(&self, agent_id: String, observations: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let observations = prompt_irs(observations)?;
                 let b = self.backend();
-                Ok($run(async move { b?.store_observations(&agent_id, Arc::new(observations)).await }, none))
+                Ok($run("store_observations", async move { b?.store_observations(&agent_id, Arc::new(observations)).await }, none))
             }
 
             fn load_observations(&self, agent_id: String) -> PyResult<NativeCall> {
                 let b = self.backend();
-                Ok($run(async move { b?.load_observations(&agent_id).await }, |py, loaded: Option<Arc<Observations>>| {
+                Ok($run("load_observations", async move { b?.load_observations(&agent_id).await }, |py, loaded: Option<Arc<Observations>>| {
                     match loaded {
                         Some(obs) => many(py, obs.iter()),
                         None => Ok(py.None()),
@@ -158,24 +158,24 @@ macro_rules! backend_methods {
 
             fn store_stability(&self, agent_id: String, result: &Bound<'_, PyStabilityAnalysisResult>) -> PyResult<NativeCall> {
                 let (b, result) = (self.backend(), result.get().0.clone());
-                Ok($run(async move { b?.store_stability(&agent_id, result).await }, none))
+                Ok($run("store_stability", async move { b?.store_stability(&agent_id, result).await }, none))
             }
 
             fn load_stability(&self, agent_id: String) -> PyResult<NativeCall> {
                 let b = self.backend();
-                Ok($run(async move { b?.load_stability(&agent_id).await }, one))
+                Ok($run("load_stability", async move { b?.load_stability(&agent_id).await }, one))
             }
 
             /// Closes when awaited, like every other call.
             fn close(slf: Py<Self>) -> NativeCall {
-                NativeCall::inline(Box::new(move |py| {
+                NativeCall::inline("close", Box::new(move |py| {
                     slf.get().close_backend();
                     Ok(py.None())
                 }))
             }
 
             fn __aenter__(slf: Py<Self>) -> NativeCall {
-                NativeCall::inline(Box::new(move |_py| Ok(slf.into_any())))
+                NativeCall::inline("__aenter__", Box::new(move |_py| Ok(slf.into_any())))
             }
 
             #[pyo3(signature = (_exc_type, _exc, _tb, /))]
@@ -258,7 +258,7 @@ backend_methods!(PyRedisBackend, run_on_tokio, {
             connect_timeout: seconds("connect_timeout", connect_timeout)?,
             response_timeout: seconds("response_timeout", response_timeout)?,
         };
-        Ok(run_on_tokio(async move { RedisBackend::connect(&url, options).await }, move |py, backend: RedisBackend| {
+        Ok(run_on_tokio("connect", async move { RedisBackend::connect(&url, options).await }, move |py, backend: RedisBackend| {
             let class = PyRedisBackend {
                 url: backend.url().to_owned(),
                 key_prefix,

@@ -22,9 +22,10 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
@@ -97,23 +98,26 @@ impl Drop for AbortOnDrop {
 
 #[pyclass(frozen, module = "relay_store._native", name = "NativeCall")]
 pub struct NativeCall {
+    /// The backend method, for reprs and the never-awaited warning.
+    name: &'static str,
     state: Mutex<State>,
+    awaited: AtomicBool,
 }
 
 impl NativeCall {
-    pub fn inline(finish: Finish) -> Self {
-        NativeCall { state: Mutex::new(State::Inline(finish)) }
+    pub fn inline(name: &'static str, finish: Finish) -> Self {
+        NativeCall { name, state: Mutex::new(State::Inline(finish)), awaited: AtomicBool::new(false) }
     }
 
     /// `work` runs on tokio; `convert` builds its Python result on the loop's thread.
-    pub fn on_tokio<T, F, C>(work: F, convert: C) -> Self
+    pub fn on_tokio<T, F, C>(name: &'static str, work: F, convert: C) -> Self
     where
         T: Send + 'static,
         F: Future<Output = crate::error::Result<T>> + Send + 'static,
         C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
     {
         let work: Work = Box::pin(async move { finish(work.await, convert) });
-        NativeCall { state: Mutex::new(State::Pending(work)) }
+        NativeCall { name, state: Mutex::new(State::Pending(work)), awaited: AtomicBool::new(false) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -147,11 +151,16 @@ impl NativeCall {
         self.send(py, py.None().into_bound(py))
     }
 
-    fn send<'py>(&self, py: Python<'py>, _value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn send<'py>(&self, py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         // The state is taken out and the lock released before any Python
         // code runs: Python may switch threads, and another thread touching
         // this call must not block on the lock while holding the GIL.
+        self.awaited.store(true, Ordering::Relaxed);
         let state = std::mem::replace(&mut *self.lock(), State::Done);
+        if !value.is_none() && matches!(state, State::Inline(_) | State::Pending(_)) {
+            *self.lock() = state;
+            return Err(PyTypeError::new_err("can't send non-None value to a just-started coroutine"));
+        }
         match state {
             State::Inline(finish) => Err(stop(finish(py)?)),
             State::Pending(work) => {
@@ -221,7 +230,28 @@ impl NativeCall {
         if let Some(tb) = traceback.filter(|t| !t.is_none()) {
             instance.call_method1(pyo3::intern!(py, "with_traceback"), (tb,))?;
         }
-        Err(PyErr::from_value(instance))
+        let err = PyErr::from_value(instance);
+        if err.is_instance_of::<PyStopIteration>(py) {
+            // Escaping as StopIteration would read as a normal return (PEP 479).
+            let replaced = PyRuntimeError::new_err("coroutine raised StopIteration");
+            replaced.set_cause(py, Some(err));
+            return Err(replaced);
+        }
+        Err(err)
+    }
+
+    #[getter]
+    fn __name__(&self) -> &'static str {
+        self.name
+    }
+
+    #[getter]
+    fn __qualname__(&self) -> &'static str {
+        self.name
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<relay_store call {}>", self.name)
     }
 
     fn close(&self) {
@@ -246,6 +276,28 @@ impl NativeCall {
 
     fn __clear__(&self) {
         self.close();
+    }
+}
+
+/// A call dropped before it ever ran: its work (a write, perhaps) will not
+/// happen. Python warns for a coroutine never awaited; so does this.
+impl Drop for NativeCall {
+    fn drop(&mut self) {
+        if *self.awaited.get_mut() {
+            return;
+        }
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if matches!(state, State::Inline(_) | State::Pending(_)) {
+            Python::attach(|py| {
+                let message = format!("relay_store call '{}' was never awaited", self.name);
+                let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
+                if let Ok(message) = std::ffi::CString::new(message) {
+                    if let Err(e) = PyErr::warn(py, &category, &message, 1) {
+                        e.write_unraisable(py, None);
+                    }
+                }
+            });
+        }
     }
 }
 

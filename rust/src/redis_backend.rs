@@ -216,7 +216,7 @@ impl RedisBackend {
         self.set_bytes(key, json).await
     }
 
-    async fn set_bytes(&self, key: String, json: Vec<u8>) -> Result<()> {
+    async fn set_bytes(&self, key: String, json: impl redis::ToRedisArgs + Sync) -> Result<()> {
         self.exec("SET", &key, |mut c| {
             let (key, json) = (&key, &json);
             async move { redis::cmd("SET").arg(key).arg(json).query_async::<()>(&mut c).await }
@@ -270,6 +270,17 @@ impl RedisBackend {
 
     pub fn close_now(&self) {
         self.inner.closed.store(true, Ordering::Release);
+    }
+}
+
+/// The pieces go straight into the command as one argument.
+impl redis::ToRedisArgs for crate::trie_json::Pieces {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        use std::io::Write as _;
+        let mut arg = out.writer_for_next_arg();
+        for piece in &self.0 {
+            arg.write_all(piece).expect("writing to memory does not fail");
+        }
     }
 }
 

@@ -16,9 +16,21 @@ use crate::wire::{self, Ser, Wire};
 /// Below this many root children the plain writer is as fast.
 const MIN_CHILDREN: usize = 8;
 
+/// A document in consecutive pieces: the halves written on two threads are
+/// not copied into one buffer (megabytes, and as many fresh pages) only to be
+/// copied again into the Redis command.
+#[derive(Debug)]
+pub struct Pieces(pub Vec<Vec<u8>>);
+
+impl Pieces {
+    pub fn concat(&self) -> Vec<u8> {
+        self.0.concat()
+    }
+}
+
 /// The trie's JSON, as `wire::to_json_vec` writes it, using two threads
 /// for a wide root. `None` when the trie is too small to be worth it.
-pub async fn encode_parallel(envelope: Arc<TrieEnvelope>) -> Option<Result<Vec<u8>>> {
+pub async fn encode_parallel(envelope: Arc<TrieEnvelope>) -> Option<Result<Pieces>> {
     let children: Vec<(String, Arc<PredictionTrieNode>)> =
         envelope.root.children.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     if children.len() < MIN_CHILDREN {
@@ -30,7 +42,7 @@ pub async fn encode_parallel(envelope: Arc<TrieEnvelope>) -> Option<Result<Vec<u
     let halves = match (a.and_then(|r| r), b.and_then(|r| r)) {
         (Ok(a), Ok(b)) => (a, b),
         // A value that cannot be written: let the plain writer find and name it.
-        _ => return Some(wire::to_json_vec(&*envelope)),
+        _ => return Some(wire::to_json_vec(&*envelope).map(|whole| Pieces(vec![whole]))),
     };
     Some(assemble(&envelope, halves))
 }
@@ -51,31 +63,29 @@ fn entries(children: &[(String, Arc<PredictionTrieNode>)]) -> Result<Vec<u8>> {
 
 /// The envelope and root around the two halves of the root's children, in
 /// the field order the `record!` writer uses.
-fn assemble(envelope: &TrieEnvelope, (first, second): (Vec<u8>, Vec<u8>)) -> Result<Vec<u8>> {
+fn assemble(envelope: &TrieEnvelope, (first, second): (Vec<u8>, Vec<u8>)) -> Result<Pieces> {
     let fail = |e: serde_json::Error| Error::serialization(e.to_string());
     let root = &envelope.root;
-    let mut out = Vec::with_capacity(first.len() + second.len() + 4096);
-    out.extend_from_slice(b"{\"version\":");
-    serde_json::to_writer(&mut out, &envelope.version).map_err(fail)?;
-    out.extend_from_slice(b",\"generated_at\":");
-    serde_json::to_writer(&mut out, &envelope.generated_at).map_err(fail)?;
-    out.extend_from_slice(b",\"workflow_name\":");
-    serde_json::to_writer(&mut out, &envelope.workflow_name).map_err(fail)?;
-    out.extend_from_slice(b",\"root\":{\"name\":");
-    serde_json::to_writer(&mut out, &root.name).map_err(fail)?;
-    out.extend_from_slice(b",\"children\":{");
-    out.extend_from_slice(&first);
-    out.push(b',');
-    out.extend_from_slice(&second);
-    out.extend_from_slice(b"},\"predictions_by_call_index\":");
-    serde_json::to_writer(&mut out, &Ser(&root.predictions_by_call_index)).map_err(fail)?;
-    out.extend_from_slice(b",\"predictions_any_index\":");
-    serde_json::to_writer(&mut out, &Ser(&root.predictions_any_index)).map_err(fail)?;
-    write_extras(&mut out, root.extra.iter()).map_err(fail)?;
-    out.push(b'}');
-    write_extras(&mut out, envelope.extra.iter()).map_err(fail)?;
-    out.push(b'}');
-    Ok(out)
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(b"{\"version\":");
+    serde_json::to_writer(&mut head, &envelope.version).map_err(fail)?;
+    head.extend_from_slice(b",\"generated_at\":");
+    serde_json::to_writer(&mut head, &envelope.generated_at).map_err(fail)?;
+    head.extend_from_slice(b",\"workflow_name\":");
+    serde_json::to_writer(&mut head, &envelope.workflow_name).map_err(fail)?;
+    head.extend_from_slice(b",\"root\":{\"name\":");
+    serde_json::to_writer(&mut head, &root.name).map_err(fail)?;
+    head.extend_from_slice(b",\"children\":{");
+    let mut tail = Vec::with_capacity(1024);
+    tail.extend_from_slice(b"},\"predictions_by_call_index\":");
+    serde_json::to_writer(&mut tail, &Ser(&root.predictions_by_call_index)).map_err(fail)?;
+    tail.extend_from_slice(b",\"predictions_any_index\":");
+    serde_json::to_writer(&mut tail, &Ser(&root.predictions_any_index)).map_err(fail)?;
+    write_extras(&mut tail, root.extra.iter()).map_err(fail)?;
+    tail.push(b'}');
+    write_extras(&mut tail, envelope.extra.iter()).map_err(fail)?;
+    tail.push(b'}');
+    Ok(Pieces(vec![head, first, b",".to_vec(), second, tail]))
 }
 
 fn write_extras<'a>(
@@ -136,7 +146,7 @@ mod tests {
         };
         envelope.extra.insert("newer".into(), serde_json::json!(3));
         let envelope = Arc::new(envelope);
-        let parallel = encode_parallel(envelope.clone()).await.expect("wide enough").unwrap();
+        let parallel = encode_parallel(envelope.clone()).await.expect("wide enough").unwrap().concat();
         assert_eq!(String::from_utf8(parallel).unwrap(), wire::to_json(&*envelope).unwrap());
     }
 

@@ -664,3 +664,8 @@ async def test_a_call_never_awaited_warns_as_a_coroutine_does(backend: StorageBa
         backend.store_run(rs.RunRecord(agent_id="forgotten"))  # no await: nothing is stored
         gc.collect()
     assert await backend.list_runs("forgotten") == []
+
+
+async def test_a_call_dropped_while_an_error_is_raised_keeps_that_error(backend: StorageBackend) -> None:
+    with pytest.warns(RuntimeWarning, match="never awaited"), pytest.raises(IndexError):
+        [backend.store_run(rs.RunRecord(agent_id="a"))][5]  # the call is dropped as IndexError is raised

@@ -1563,11 +1563,11 @@ def _chain(levels: int) -> rs.PredictionTrieNode:
 
 
 def test_a_trie_is_refused_while_built_when_readers_could_not_read_it_back() -> None:
-    deepest = rs.TrieEnvelope(workflow_name="w", root=_chain(50))
+    deepest = rs.TrieEnvelope(workflow_name="w", root=_chain(61))
     assert rs.TrieEnvelope.from_json(deepest.to_json()) == deepest
     assert pickle.loads(pickle.dumps(deepest)) == deepest
-    with pytest.raises(ValueError, match="children.*at most 50 levels"):
-        _chain(51)
+    with pytest.raises(ValueError, match="children.*at most 61 levels"):
+        _chain(62)
 
 
 def test_json_fields_nest_only_as_deep_as_readers_accept() -> None:
@@ -1580,6 +1580,7 @@ def test_json_fields_nest_only_as_deep_as_readers_accept() -> None:
             run_id=uuid.uuid4(), agent_id="a", extensions=value)),
     ])
     assert rs.RunRecord.from_json(run.to_json()) == run
+    assert rs.RunRecord.from_dict(run.to_dict()) == run
     with pytest.raises(ValueError, match="annotated_request.*120 levels"):
         rs.CallRecord(kind="llm", name="n", annotated_request=[value])
 
@@ -1613,6 +1614,15 @@ def test_json_fields_take_what_json_dumps_takes() -> None:
         "integers of any size, keys in the order given"
     assert rs.CallRecord.from_dict(call.to_dict()) == call
     assert rs.CallRecord.from_json(call.to_json()).annotated_request == request
+
+    class Loud(int):
+        def __str__(self) -> str:
+            return "not a number"
+
+        def __index__(self) -> int:
+            return 5
+
+    assert rs.CallRecord(kind="llm", name="n", annotated_request=[Loud(10**30)]).annotated_request == [10**30]
 
 
 def test_a_nested_record_given_as_a_dict_names_where_it_sits() -> None:

@@ -645,3 +645,66 @@ def test_a_loop_closed_with_a_call_in_flight_is_collected(redis_backend: rs.Redi
     gc.collect()
     assert [r for r in loops if r() is not None] == []
     assert open_fds() - before < 4
+
+
+async def test_tasks_nobody_holds_finish_their_calls(redis_backend: rs.RedisBackend) -> None:
+    """A running loop keeps a task blocked on a call alive, as for any I/O."""
+    import gc
+
+    finished: list[int] = []
+
+    async def handle(i: int) -> None:
+        await redis_backend.store_run(rs.RunRecord(agent_id="unheld"))
+        await redis_backend.load_plan("unheld")
+        finished.append(i)
+
+    for i in range(20):
+        asyncio.create_task(handle(i))  # noqa: RUF006 - fire and forget on purpose
+    await asyncio.sleep(0)  # every task is now waiting on its call
+    gc.collect()
+    for _ in range(100):
+        if len(finished) == 20:
+            break
+        await asyncio.sleep(0.02)
+    assert sorted(finished) == list(range(20))
+
+
+def _wide_trie() -> rs.TrieEnvelope:
+    metrics = rs.PredictionMetrics(sample_count=1, mean=1.0, p50=1.0, p90=1.0, p95=1.0)
+    leaf = rs.LlmCallPrediction(remaining_calls=metrics, interarrival_ms=metrics, output_tokens=metrics)
+    children = {
+        f"c{i}": rs.PredictionTrieNode(name=f"c{i}", children={
+            f"g{j}": rs.PredictionTrieNode(name=f"g{j}", predictions_by_call_index={k: leaf for k in range(5)})
+            for j in range(200)
+        })
+        for i in range(16)
+    }
+    return rs.TrieEnvelope(workflow_name="w", root=rs.PredictionTrieNode(name="root", children=children))
+
+
+def test_a_child_forked_amid_background_work_still_gets_its_own(redis_server: RedisServer) -> None:
+    """Work of the parent's in flight at the fork (encoding a wide trie on the blocking pool)
+    holds nothing the child then waits for."""
+    trie = _wide_trie()
+
+    async def parent() -> int:
+        b = await rs.RedisBackend.connect(redis_server.url, key_prefix="forkwork:")
+        tasks = [asyncio.ensure_future(b.store_trie("w", trie)) for _ in range(4)]
+        await asyncio.sleep(0.005)
+        pid = os.fork()
+        if pid == 0:  # the child: a fresh backend, work that needs the blocking pool
+            async def child() -> None:
+                c = await rs.RedisBackend.connect(redis_server.url, key_prefix="forkchild:")
+                await asyncio.wait_for(c.store_trie("w", trie), 10)
+                assert await asyncio.wait_for(c.load_trie("w"), 10) == trie
+            try:
+                asyncio.run(child())
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        await asyncio.gather(*tasks)
+        await b.close()
+        return os.waitpid(pid, 0)[1]
+
+    status = asyncio.run(parent())
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status

@@ -79,10 +79,12 @@ pub fn encode_for_store<T: Wire>(what: impl FnOnce() -> String, value: &T) -> Re
 /// At most one such job per core runs at a time: a long list split into many
 /// chunks must not start a thread per chunk on a machine with two cores.
 pub(crate) async fn off_worker<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> Result<R> {
-    static CORES: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
-    });
-    let permit = CORES.acquire().await.map_err(|e| Error::storage(format!("background work refused: {e}")))?;
+    // Per process: a child made by `fork` would inherit permits held by
+    // jobs of the parent's that never finish in the child.
+    static CORES: crate::process::PerProcess<tokio::sync::Semaphore> = crate::process::PerProcess::new();
+    let cores =
+        CORES.get(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get)));
+    let permit = cores.acquire().await.map_err(|e| Error::storage(format!("background work refused: {e}")))?;
     tokio::task::spawn_blocking(move || {
         let _held = permit;
         work()

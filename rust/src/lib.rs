@@ -10,6 +10,7 @@ pub mod error;
 pub mod json;
 pub mod memory;
 pub mod model;
+pub mod process;
 pub mod stats;
 pub mod trie_json;
 pub mod redis_backend;

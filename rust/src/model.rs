@@ -158,9 +158,10 @@ record! {
     }
 }
 
-/// Trie levels below a node that JSON readers accept: each level nests two
-/// objects, and readers stop at 128 (serde_json's limit, NeMo Relay's too).
-pub const MAX_TRIE_DEPTH: usize = 50;
+/// Trie levels below the root that JSON readers accept: each level nests two
+/// objects, a leaf's predictions three more, the envelope one, and readers
+/// stop at 128 (serde_json's limit, NeMo Relay's too).
+pub const MAX_TRIE_DEPTH: usize = 61;
 
 impl PredictionTrieNode {
     /// Levels below this node (0 for a leaf), without recursion, so that

@@ -57,13 +57,13 @@ enum State {
     Done,
 }
 
-/// What a running call shares with its tokio task and, once finished, with
-/// the loop's inbox.
+/// What a running call shares with its tokio task and with its loop's inbox.
 struct Flight {
-    /// The asyncio future the awaiting task waits on. Only the call holds it
-    /// for Python's garbage collector (see `__traverse__`); the tokio task
-    /// never holds a Python object, so a loop closed while work is in flight
-    /// can still be collected.
+    /// The asyncio future the awaiting task waits on. The tokio task never
+    /// holds a Python object; the inbox, which the loop holds, shows the
+    /// future to Python's collector. So a running loop keeps its waiting
+    /// tasks alive (as it does for any task blocked on I/O), and a loop that
+    /// was closed and dropped with calls in flight can still be collected.
     future: Mutex<Option<Py<PyAny>>>,
     result: Mutex<Option<Finish>>,
 }
@@ -76,6 +76,7 @@ impl Flight {
 
 struct Running {
     flight: Arc<Flight>,
+    shared: Arc<Shared>,
     _task: AbortOnDrop,
 }
 
@@ -83,9 +84,14 @@ struct Running {
 /// lets go of its future at once, wherever else the flight still lives.
 impl Drop for Running {
     fn drop(&mut self) {
+        self.shared.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&flight_id(&self.flight));
         let future = self.flight.future.lock().unwrap_or_else(|e| e.into_inner()).take();
         drop(future);
     }
+}
+
+fn flight_id(flight: &Arc<Flight>) -> usize {
+    Arc::as_ptr(flight) as usize
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -155,12 +161,12 @@ impl NativeCall {
         // The state is taken out and the lock released before any Python
         // code runs: Python may switch threads, and another thread touching
         // this call must not block on the lock while holding the GIL.
-        self.awaited.store(true, Ordering::Relaxed);
         let state = std::mem::replace(&mut *self.lock(), State::Done);
         if !value.is_none() && matches!(state, State::Inline(_) | State::Pending(_)) {
             *self.lock() = state;
             return Err(PyTypeError::new_err("can't send non-None value to a just-started coroutine"));
         }
+        self.awaited.store(true, Ordering::Relaxed);
         match state {
             State::Inline(finish) => Err(stop(finish(py)?)),
             State::Pending(work) => {
@@ -174,15 +180,16 @@ impl NativeCall {
                 };
                 let handed = yield_future(py, &future)?;
                 let flight = Arc::new(Flight { future: Mutex::new(Some(future)), result: Mutex::new(None) });
-                let task_flight = flight.clone();
+                shared.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(flight_id(&flight), flight.clone());
+                let (task_flight, task_shared) = (flight.clone(), shared.clone());
                 // Aborted if the call is dropped, so no write happens behind
                 // the caller's back.
                 let task = AbortOnDrop(super::runtime().spawn(async move {
                     let finished = work.await;
                     *task_flight.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(finished);
-                    shared.deliver(task_flight);
+                    task_shared.deliver(task_flight);
                 }));
-                *self.lock() = State::Running(Running { flight, _task: task });
+                *self.lock() = State::Running(Running { flight, shared, _task: task });
                 Ok(handed)
             }
             State::Running(running) => {
@@ -259,24 +266,6 @@ impl NativeCall {
         drop(previous);
     }
 
-    /// The one Python object a running call holds. A lock held elsewhere
-    /// means the call is being driven right now, so it is not garbage.
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        if let Ok(state) = self.state.try_lock() {
-            if let State::Running(running) = &*state {
-                if let Ok(future) = running.flight.future.try_lock() {
-                    if let Some(future) = &*future {
-                        visit.call(future)?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn __clear__(&self) {
-        self.close();
-    }
 }
 
 /// A call dropped before it ever ran: its work (a write, perhaps) will not
@@ -289,12 +278,18 @@ impl Drop for NativeCall {
         let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         if matches!(state, State::Inline(_) | State::Pending(_)) {
             Python::attach(|py| {
+                // Deallocation can happen while an exception is being raised
+                // (the call was an argument of a call that failed): keep it.
+                let raising = PyErr::take(py);
                 let message = format!("relay_store call '{}' was never awaited", self.name);
                 let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
                 if let Ok(message) = std::ffi::CString::new(message) {
                     if let Err(e) = PyErr::warn(py, &category, &message, 1) {
                         e.write_unraisable(py, None);
                     }
+                }
+                if let Some(e) = raising {
+                    e.restore(py);
                 }
             });
         }
@@ -304,6 +299,8 @@ impl Drop for NativeCall {
 /// Finished futures waiting for their event loop, plus the socket pair that
 /// wakes the loop.
 pub struct Shared {
+    /// Every call of this loop that is running, by flight identity.
+    in_flight: Mutex<std::collections::HashMap<usize, Arc<Flight>>>,
     queue: Mutex<Vec<Arc<Flight>>>,
     wake_tx: UnixStream,
     wake_rx: UnixStream,
@@ -357,7 +354,7 @@ impl Inbox {
             s.set_nonblocking(true).map_err(|e| Error::storage(format!("cannot set up wake-up socket: {e}")))?;
         }
         let fd = wake_rx.as_raw_fd();
-        let shared = Arc::new(Shared { queue: Mutex::new(Vec::new()), wake_tx, wake_rx });
+        let shared = Arc::new(Shared { in_flight: Mutex::default(), queue: Mutex::new(Vec::new()), wake_tx, wake_rx });
         let inbox = Bound::new(py, Inbox { shared: shared.clone() })?;
         // Attribute first: if the loop cannot carry it, no reader is left
         // behind; if the reader cannot be added, the attribute goes again,
@@ -375,6 +372,33 @@ impl Inbox {
 
 #[pymethods]
 impl Inbox {
+    /// The futures of the loop's running calls: the loop holds its inbox,
+    /// the inbox holds them. A lock held elsewhere means a call is starting
+    /// or stopping right now, on a thread that holds the GIL, so no
+    /// collection runs meanwhile; skipping is then safe.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Ok(in_flight) = self.shared.in_flight.try_lock() {
+            for flight in in_flight.values() {
+                if let Ok(future) = flight.future.try_lock() {
+                    if let Some(future) = &*future {
+                        visit.call(future)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The loop is garbage: its calls will never be resolved.
+    fn __clear__(&self) {
+        let flights: Vec<Arc<Flight>> =
+            self.shared.in_flight.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, f)| f).collect();
+        for flight in flights {
+            let future = flight.future.lock().unwrap_or_else(|e| e.into_inner()).take();
+            drop(future);
+        }
+    }
+
     /// The loop's reader callback: resolve every future that finished.
     fn _drain(&self, py: Python<'_>) -> PyResult<()> {
         let mut buf = [0u8; 256];

@@ -382,7 +382,7 @@ impl<K: PyKey, T: PyField> PyField for BTreeMap<K, T> {
 
 impl PyField for crate::json::Json {
     fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self> {
-        let text = json_text_from_py(ob, loc)?;
+        let text = json_text_from_py(ob, loc, FIELD_DEPTH)?;
         crate::json::Json::from_compact_text(text).map_err(|e| value_error(loc, e))
     }
     /// Python's own parser reads the exact text: integers of any size stay
@@ -399,7 +399,7 @@ impl PyField for Digest {
         if !ob.is_instance_of::<PyDict>() && !ob.is_instance_of::<PyMapping>() {
             return Err(type_error(loc, "a dict in the tdigest serde form", ob));
         }
-        let text = json_text_from_py(ob, loc)?;
+        let text = json_text_from_py(ob, loc, FIELD_DEPTH)?;
         wire::from_json::<Digest>(text.as_bytes()).map_err(|e| value_error(loc, format_args!("not a t-digest: {e}")))
     }
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -409,24 +409,26 @@ impl PyField for Digest {
 }
 
 /// Readers (serde_json, NeMo Relay's included) refuse JSON nested deeper than
-/// 128 levels, and a record adds a few levels around its JSON fields: deeper
-/// values would be written but never read back. Also stops a cycle.
-const MAX_DEPTH: usize = 120;
+/// 128 levels: deeper values would be written but never read back. A record
+/// adds a few levels around its JSON fields, so a field may nest 120; a
+/// whole document (`from_dict`) 127. Also stops a cycle.
+pub const FIELD_DEPTH: usize = 120;
+pub const DOCUMENT_DEPTH: usize = 127;
 
 /// Plain Python JSON data (dict, list, tuple, str, int, float, bool, None)
 /// as compact JSON text, as `json.dumps` sees it: integers of any size, and
 /// object keys in the order the dict holds them.
-pub fn json_text_from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<String> {
+pub fn json_text_from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, max_depth: usize) -> PyResult<String> {
     let mut out = Vec::new();
-    write_json(ob, loc, 0, &mut out)?;
+    write_json(ob, loc, 0, max_depth, &mut out)?;
     // Only serde_json's writer and ASCII digits went in.
     Ok(String::from_utf8(out).expect("JSON text is UTF-8"))
 }
 
-fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, out: &mut Vec<u8>) -> PyResult<()> {
+fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, max_depth: usize, out: &mut Vec<u8>) -> PyResult<()> {
     use std::io::Write as _;
-    if depth > MAX_DEPTH {
-        return Err(value_error(loc, format_args!("nested more than {MAX_DEPTH} levels deep (or contains a cycle)")));
+    if depth > max_depth {
+        return Err(value_error(loc, format_args!("nested more than {max_depth} levels deep (or contains a cycle)")));
     }
     let written = if ob.is_none() {
         out.write_all(b"null")
@@ -435,8 +437,8 @@ fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, out: &mut Vec<
     } else if ob.is_instance_of::<PyInt>() {
         match ob.extract::<i64>() {
             Ok(v) => write!(out, "{v}"),
-            // Beyond 64 bits: Python's own digits (of the plain int, not a subclass's str).
-            Err(_) => write!(out, "{}", ob.call_method0(pyo3::intern!(ob.py(), "__index__"))?.str()?),
+            // Beyond 64 bits: Python's own digits, by int's repr (not a subclass's).
+            Err(_) => write!(out, "{}", ob.py().get_type::<PyInt>().call_method1(pyo3::intern!(ob.py(), "__repr__"), (ob,))?),
         }
     } else if let Ok(f) = ob.cast::<PyFloat>() {
         let v = f.value();
@@ -459,7 +461,7 @@ fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, out: &mut Vec<
             }
             serde_json::to_writer(&mut *out, key).map_err(|e| value_error(loc, e))?;
             out.push(b':');
-            write_json(v, &Loc::Key(loc, &key), depth + 1, out)
+            write_json(v, &Loc::Key(loc, &key), depth + 1, max_depth, out)
         })?;
         out.push(b'}');
         Ok(())
@@ -470,7 +472,7 @@ fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, out: &mut Vec<
             if i > 0 {
                 out.push(b',');
             }
-            write_json(item, &Loc::Index(loc, i), depth + 1, out)
+            write_json(item, &Loc::Index(loc, i), depth + 1, max_depth, out)
         })?;
         out.push(b']');
         Ok(())

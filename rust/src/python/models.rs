@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 use crate::json::Json;
 use uuid::Uuid;
 
-use super::convert::{json_text_from_py, type_name, Loc, PyField, PyRecord};
+use super::convert::{json_text_from_py, type_name, Loc, PyField, PyRecord, DOCUMENT_DEPTH};
 use super::errors::serialization;
 use crate::model as core;
 use crate::model::{BlockContentType, CallKind, PromptRole, ProvenanceLabel, SensitivityLabel, StabilityClass};
@@ -171,7 +171,7 @@ macro_rules! py_model {
 
             #[classmethod]
             fn from_dict(_cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
-                let text = json_text_from_py(data, &Loc::Field($name, "from_dict"))
+                let text = json_text_from_py(data, &Loc::Field($name, "from_dict"), DOCUMENT_DEPTH)
                     .map_err(|e| serialization(format!("cannot decode {}: {e}", $name)))?;
                 wire::from_json::<core::$core>(text.as_bytes())
                     .map(|v| $class(Arc::new(v)))

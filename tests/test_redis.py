@@ -484,6 +484,10 @@ async def test_bad_options_raise_invalid_config() -> None:
         await rs.RedisBackend.connect("redis://127.0.0.1:1", response_timeout=float("nan"))
     with pytest.raises(rs.InvalidConfigError, match="invalid Redis URL"):
         await rs.RedisBackend.connect("http://127.0.0.1:6379")
+    with pytest.raises(rs.InvalidConfigError, match="connect_timeout"):
+        await rs.RedisBackend.connect("redis://127.0.0.1:1", connect_timeout=10**400)  # no float holds it
+    with pytest.raises(TypeError, match="response_timeout must be a number of seconds, not bool"):
+        await rs.RedisBackend.connect("redis://127.0.0.1:1", response_timeout=True)
 
 
 def test_processes_exit_cleanly_after_tokio_work(redis_server: RedisServer, tmp_path: Path) -> None:

@@ -237,7 +237,30 @@ impl PyRedisBackend {
     }
 }
 
-fn seconds(name: &str, value: f64) -> Result<std::time::Duration> {
+/// A timeout in seconds: an `int` or `float` (not a `bool`), positive and
+/// finite; `None` (not given) is the default.
+fn seconds(name: &str, value: Option<&Bound<'_, PyAny>>, default: std::time::Duration) -> PyResult<std::time::Duration> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(default);
+    };
+    let number = if value.is_instance_of::<pyo3::types::PyBool>() {
+        None
+    } else if value.is_instance_of::<pyo3::types::PyInt>() || value.is_instance_of::<pyo3::types::PyFloat>() {
+        // An int too large for a float overflows: refused like any non-finite value.
+        Some(value.extract::<f64>().unwrap_or(f64::INFINITY))
+    } else {
+        None
+    };
+    let Some(value) = number else {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{name} must be a number of seconds, not {}",
+            value.get_type().name()?
+        )));
+    };
+    Ok(checked_seconds(name, value)?)
+}
+
+fn checked_seconds(name: &str, value: f64) -> Result<std::time::Duration> {
     if value.is_finite() && value > 0.0 {
         std::time::Duration::try_from_secs_f64(value).map_err(|e| Error::config(format!("{name}: {e}")))
     } else {
@@ -249,14 +272,20 @@ backend_methods!(PyRedisBackend, run_on_tokio, {
     /// Connects to `url` (`redis://`, `rediss://` or `unix://`).
     #[staticmethod]
     #[pyo3(
-        signature = (url, key_prefix = DEFAULT_KEY_PREFIX.to_owned(), *, connect_timeout = 5.0, response_timeout = 5.0),
+        signature = (url, key_prefix = DEFAULT_KEY_PREFIX.to_owned(), *, connect_timeout = None, response_timeout = None),
         text_signature = "(url, key_prefix='nemo_relay:', *, connect_timeout=5.0, response_timeout=5.0)"
     )]
-    fn connect(url: String, key_prefix: String, connect_timeout: f64, response_timeout: f64) -> PyResult<NativeCall> {
+    fn connect(
+        url: String,
+        key_prefix: String,
+        connect_timeout: Option<&Bound<'_, PyAny>>,
+        response_timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<NativeCall> {
+        let defaults = RedisOptions::default();
         let options = RedisOptions {
             key_prefix: key_prefix.clone(),
-            connect_timeout: seconds("connect_timeout", connect_timeout)?,
-            response_timeout: seconds("response_timeout", response_timeout)?,
+            connect_timeout: seconds("connect_timeout", connect_timeout, defaults.connect_timeout)?,
+            response_timeout: seconds("response_timeout", response_timeout, defaults.response_timeout)?,
         };
         Ok(run_on_tokio("connect", async move { RedisBackend::connect(&url, options).await }, move |py, backend: RedisBackend| {
             let class = PyRedisBackend {

@@ -368,7 +368,7 @@ impl Backend for RedisBackend {
             .await?;
         let listed = listed
             .into_iter()
-            .map(|id| String::from_utf8(id).map_err(|e| decode_error("run id", &index, e.to_string())))
+            .map(|id| String::from_utf8(id).map_err(|e| decode_error("run id", &index, e)))
             .collect::<Result<Vec<String>>>()?;
         // An id listed twice (another writer may do that) counts once, at
         // its first position.

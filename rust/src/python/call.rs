@@ -6,8 +6,8 @@
 //!
 //! Work that needs I/O runs on the tokio runtime. When it finishes, the tokio
 //! thread does not touch Python at all: it leaves the result in the call's
-//! slot, puts the call's asyncio future in the event loop's [`Inbox`] and, if
-//! the inbox was empty, writes one byte to a socket the loop watches. The
+//! [`Flight`], queues that flight in the event loop's [`Inbox`] and, if the
+//! queue was empty, writes one byte to a socket the loop watches. The
 //! loop's reader callback then resolves every finished future in one go, on
 //! the loop's own thread. So the I/O thread never waits for the GIL (which a
 //! busy event loop may hold for a whole switch interval), completions that
@@ -265,7 +265,6 @@ impl NativeCall {
         let previous = std::mem::replace(&mut *self.lock(), State::Done);
         drop(previous);
     }
-
 }
 
 /// A call dropped before it ever ran: its work (a write, perhaps) will not

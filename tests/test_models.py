@@ -1568,6 +1568,9 @@ def test_a_trie_is_refused_while_built_when_readers_could_not_read_it_back() -> 
     assert pickle.loads(pickle.dumps(deepest)) == deepest
     with pytest.raises(ValueError, match="children.*at most 61 levels"):
         _chain(62)
+    assert deepest.root.replace(name="renamed").name == "renamed"  # children unchanged: no walk
+    with pytest.raises(ValueError, match="children.*at most 61 levels"):
+        rs.PredictionTrieNode(name="top").replace(children={"c": deepest.root})
 
 
 def test_json_fields_nest_only_as_deep_as_readers_accept() -> None:

@@ -126,7 +126,7 @@ macro_rules! py_model {
                     }, )*
                     extra: base.map(|b| b.extra.clone()).unwrap_or_default(),
                 };
-                $( $validate(&record)?; )?
+                $( $validate(&record, kwargs)?; )?
                 Ok(record)
             }
         }
@@ -311,9 +311,12 @@ validate shallow_enough_to_read_back;
 );
 
 /// A trie deeper than readers accept would be written but never read back;
-/// refused while it is built, so no deeper one reaches a store either.
-fn shallow_enough_to_read_back(node: &core::PredictionTrieNode) -> PyResult<()> {
-    if node.depth() > core::MAX_TRIE_DEPTH {
+/// refused while it is built, so no deeper one reaches a store either. Only
+/// new children can make it deeper: a `replace` of anything else (say, the
+/// root's predictions) skips the walk over a large trie.
+fn shallow_enough_to_read_back(node: &core::PredictionTrieNode, given: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    let new_children = given.is_some_and(|kw| kw.contains("children").unwrap_or(true));
+    if new_children && node.depth() > core::MAX_TRIE_DEPTH {
         return Err(super::convert::value_error(
             &Loc::Field("PredictionTrieNode", "children"),
             format_args!("a trie may be at most {} levels deep", core::MAX_TRIE_DEPTH),

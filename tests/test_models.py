@@ -1584,8 +1584,12 @@ def test_json_fields_nest_only_as_deep_as_readers_accept() -> None:
     ])
     assert rs.RunRecord.from_json(run.to_json()) == run
     assert rs.RunRecord.from_dict(run.to_dict()) == run
-    with pytest.raises(ValueError, match="annotated_request.*120 levels"):
+    with pytest.raises(ValueError, match=r"^CallRecord\.annotated_request: nested more than 120 levels"):
         rs.CallRecord(kind="llm", name="n", annotated_request=[value])
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    with pytest.raises(ValueError, match=r"^CallRecord\.annotated_request: .*cycle\)$"):
+        rs.CallRecord(kind="llm", name="n", annotated_request=cycle)
 
 
 def test_unknown_fields_keep_values_no_fixed_size_number_could_hold() -> None:

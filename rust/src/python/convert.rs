@@ -34,6 +34,16 @@ pub enum Loc<'a> {
     Key(&'a Loc<'a>, &'a dyn fmt::Debug),
 }
 
+impl Loc<'_> {
+    /// The field the path starts from.
+    fn field(&self) -> &Loc<'_> {
+        match self {
+            Loc::Field(..) => self,
+            Loc::Index(parent, _) | Loc::Key(parent, _) => parent.field(),
+        }
+    }
+}
+
 impl fmt::Display for Loc<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -428,7 +438,8 @@ pub fn json_text_from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, max_depth: usize)
 fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, max_depth: usize, out: &mut Vec<u8>) -> PyResult<()> {
     use std::io::Write as _;
     if depth > max_depth {
-        return Err(value_error(loc, format_args!("nested more than {max_depth} levels deep (or contains a cycle)")));
+        // Named by the field alone: the full path would repeat a segment per level.
+        return Err(value_error(loc.field(), format_args!("nested more than {max_depth} levels deep (or contains a cycle)")));
     }
     let written = if ob.is_none() {
         out.write_all(b"null")

@@ -64,10 +64,10 @@ impl Wire for Digest {
     /// produces), so such a digest goes through the crate's own reader.
     fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut w = DigestIn::deserialize(d)?;
-        for x in [&mut w.sum, &mut w.count, &mut w.max, &mut w.min] {
-            x.get_or_insert(0.0);
-        }
         if w.centroids.len() > w.max_size {
+            for x in [&mut w.sum, &mut w.count, &mut w.max, &mut w.min] {
+                x.get_or_insert(0.0);
+            }
             let value = serde_json::to_value(&w).map_err(serde::de::Error::custom)?;
             return TDigest::deserialize(value).map(Digest).map_err(serde::de::Error::custom);
         }

@@ -1656,3 +1656,29 @@ def test_json_fields_take_any_sequence_but_text() -> None:
     assert call.annotated_request == [1, [0, 1]]
     with pytest.raises(TypeError, match="annotated_request"):
         rs.CallRecord(kind="llm", name="x", annotated_request=b"bytes")
+
+
+def test_a_dict_changed_while_it_is_converted_is_read_as_it_was() -> None:
+    """Python code run during the conversion (a mapping's items()) may change
+    the dict being read: the snapshot is kept, and nothing panics."""
+    import collections.abc
+
+    outer: dict[str, Any] = {}
+
+    class Meddling(collections.abc.Mapping[str, int]):
+        def __getitem__(self, key: str) -> int:
+            return 1
+
+        def __iter__(self) -> Any:
+            return iter(["k"])
+
+        def __len__(self) -> int:
+            return 1
+
+        def items(self) -> Any:
+            outer["added"] = 3
+            return [("k", 1)]
+
+    outer.update(a=Meddling(), b=2)
+    call = rs.CallRecord(kind="llm", name="n", annotated_request=outer)
+    assert call.annotated_request == {"a": {"k": 1}, "b": 2}

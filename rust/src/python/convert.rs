@@ -325,7 +325,10 @@ fn for_each_entry(
     mut f: impl FnMut(&Bound<'_, PyAny>, &Bound<'_, PyAny>) -> PyResult<()>,
 ) -> PyResult<()> {
     if let Ok(dict) = ob.cast::<PyDict>() {
-        for (k, v) in dict.iter() {
+        // A snapshot: converting a value may run Python code that changes
+        // the dict, which a live iteration would not survive.
+        for item in dict.items().iter() {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
             f(&k, &v)?;
         }
         return Ok(());

@@ -712,3 +712,46 @@ def test_a_child_forked_amid_background_work_still_gets_its_own(redis_server: Re
 
     status = asyncio.run(parent())
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+
+async def test_an_idle_process_stops_spinning(redis_backend: rs.RedisBackend) -> None:
+    """The I/O thread stays awake only briefly after activity (README,
+    Configuration): once calls stop, the process uses next to no CPU."""
+    for _ in range(200):
+        await redis_backend.store_run(rs.RunRecord(agent_id="spin"))
+    await asyncio.sleep(0.05)  # well past the window
+    before = time.process_time()
+    await asyncio.sleep(0.5)
+    used = time.process_time() - before
+    # A thread that kept spinning would use about the whole half second.
+    assert used < 0.1, f"{used:.3f} s of CPU while idle"
+
+
+@pytest.mark.parametrize("spin", ["0", "100000"])
+def test_the_io_spin_setting_is_honoured_at_either_end(redis_server: RedisServer, spin: str) -> None:
+    script = (
+        "import asyncio, sys, relay_store as rs\n"
+        "async def main():\n"
+        "    b = await rs.RedisBackend.connect(sys.argv[1], key_prefix=sys.argv[2])\n"
+        "    runs = [rs.RunRecord(agent_id='a') for _ in range(20)]\n"
+        "    for r in runs:\n"
+        "        await b.store_run(r)\n"
+        "    assert await b.list_runs('a') == runs\n"
+        "    await b.close()\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "RELAY_STORE_IO_SPIN_US": spin}
+    done = subprocess.run([sys.executable, "-c", script, redis_server.url, f"spin-{uuid.uuid4()}:"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1", "1.5", "100001", ""])
+def test_a_bad_io_spin_setting_fails_the_import_naming_the_variable(bad: str) -> None:
+    env = {**os.environ, "RELAY_STORE_IO_SPIN_US": bad}
+    done = subprocess.run([sys.executable, "-c", "import relay_store"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("relay_store.errors.InvalidConfigError: RELAY_STORE_IO_SPIN_US must be"), last
+    assert repr(bad) in last or f'"{bad}"' in last

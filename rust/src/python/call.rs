@@ -184,7 +184,7 @@ impl NativeCall {
                 let (task_flight, task_shared) = (flight.clone(), shared.clone());
                 // Aborted if the call is dropped, so no write happens behind
                 // the caller's back.
-                let task = AbortOnDrop(super::runtime().spawn(async move {
+                let task = AbortOnDrop(super::io_thread().spawn(async move {
                     let finished = work.await;
                     *task_flight.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(finished);
                     task_shared.deliver(task_flight);

@@ -22,9 +22,12 @@ from ._enums import (
 )
 
 __version__: str
+# The I/O thread's spin window in microseconds, read from RELAY_STORE_IO_SPIN_US at import.
+io_spin_us: int
 
 __all__ = [
     "__version__",
+    "io_spin_us",
     "RunRecord",
     "CallRecord",
     "ParallelHint",

@@ -13,6 +13,12 @@
 //! latency by a third to a half. The price is CPU: steady traffic keeps the
 //! thread spinning, up to a whole core; a window of zero turns it off.
 //!
+//! Calls that come in a burst (many tasks at once) are better served
+//! asleep: picked up one by one as they arrive, each would go to Redis on
+//! its own, where a thread woken a little later finds them all and sends
+//! them together. So tasks that start less than [`BURST_GAP_NS`] apart stop
+//! the spin until one starts after a pause.
+//!
 //! Scheduling never depends on the spin: tasks are tokio's, and a sleeping
 //! thread is woken by tokio as usual.
 
@@ -31,6 +37,13 @@ use crate::error::{Error, Result};
 /// plus the time an event loop takes to make the next call, short enough
 /// that an idle process costs nothing noticeable.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
+
+/// Tasks that start less than this apart come in a burst (many concurrent
+/// calls), and then the thread does not spin: asleep, it lets the calls that
+/// arrive meanwhile pile up and sends them to Redis together, which many
+/// calls need more than any one call needs a quick start. One task after
+/// another (a call, its reply, the next call) is never this close.
+const BURST_GAP_NS: u64 = 20_000;
 
 /// The longest window a setting may ask for.
 pub const MAX_SPIN_US: u64 = 100_000;
@@ -68,6 +81,10 @@ struct Activity {
     asleep: AtomicBool,
     stop: AtomicBool,
     wake: Notify,
+    /// When the last task started, and whether it came hard on the heels of
+    /// the one before (see [`BURST_GAP`]).
+    last_start: AtomicU64,
+    burst: AtomicBool,
     /// Turns of the spin so far, for tests.
     #[cfg(test)]
     spins: AtomicU64,
@@ -78,16 +95,24 @@ impl Activity {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
+    fn started(&self) {
+        let now = self.now_ns();
+        let previous = self.last_start.swap(now, Ordering::Relaxed);
+        self.burst.store(previous != NEVER && now.saturating_sub(previous) < BURST_GAP_NS, Ordering::Relaxed);
+        self.touch();
+    }
+
     fn touch(&self) {
         self.last.store(self.now_ns(), Ordering::Relaxed);
-        if self.asleep.swap(false, Ordering::AcqRel) {
+        if !self.burst.load(Ordering::Relaxed) && self.asleep.swap(false, Ordering::AcqRel) {
             self.wake.notify_one();
         }
     }
 
-    fn recent(&self) -> bool {
+    /// Recent activity, and calls not coming in a burst.
+    fn should_spin(&self) -> bool {
         let last = self.last.load(Ordering::Relaxed);
-        last != NEVER && self.now_ns().saturating_sub(last) < self.spin_ns
+        last != NEVER && self.now_ns().saturating_sub(last) < self.spin_ns && !self.burst.load(Ordering::Relaxed)
     }
 }
 
@@ -102,6 +127,8 @@ impl IoThread {
             asleep: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             wake: Notify::new(),
+            last_start: AtomicU64::new(NEVER),
+            burst: AtomicBool::new(false),
             #[cfg(test)]
             spins: AtomicU64::new(0),
         });
@@ -124,9 +151,8 @@ impl IoThread {
     {
         let activity = self.activity.clone();
         self.handle.spawn(async move {
-            activity.touch();
+            let _running = Running::new(activity);
             work.await;
-            activity.touch();
         })
     }
 
@@ -151,11 +177,28 @@ impl Drop for IoThread {
     }
 }
 
+/// A task between its start and its end, however it ends (an aborted
+/// task is dropped without finishing).
+struct Running(Arc<Activity>);
+
+impl Running {
+    fn new(activity: Arc<Activity>) -> Self {
+        activity.started();
+        Running(activity)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.touch();
+    }
+}
+
 /// The thread's main task: spin while there was recent activity, else sleep
 /// until a task starts.
 async fn drive(activity: Arc<Activity>) {
     while !activity.stop.load(Ordering::Acquire) {
-        if activity.recent() {
+        if activity.should_spin() {
             #[cfg(test)]
             activity.spins.fetch_add(1, Ordering::Relaxed);
             std::thread::yield_now();
@@ -271,6 +314,24 @@ mod tests {
             }
         });
         wait_until("every task ran", || done.load(Ordering::Relaxed) == 10_000);
+    }
+
+    #[test]
+    fn a_burst_of_tasks_does_not_keep_the_thread_spinning() {
+        let io = Arc::new(start(Duration::from_secs(60)));
+        let (tx, rx) = mpsc::channel();
+        let inner = io.clone();
+        io.spawn(async move {
+            // Spawned on the I/O thread itself, they start back to back.
+            for _ in 0..50 {
+                let tx = tx.clone();
+                inner.spawn(async move { tx.send(()).unwrap() });
+            }
+        });
+        for _ in 0..50 {
+            rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        wait_until("the thread sleeps, although the window is a minute long", || io.asleep());
     }
 
     #[test]

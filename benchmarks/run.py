@@ -38,6 +38,7 @@ import redis  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 
 import relay_store as rs  # noqa: E402
+from relay_store import _native  # noqa: E402
 
 from peer import AsyncPingFloor, PeerStore, PingFloor, reference_list_runs  # noqa: E402
 from redis_support import RedisServer  # noqa: E402
@@ -582,6 +583,7 @@ def machine_info(admin: redis.Redis) -> dict[str, Any]:
         "python_implementation": platform.python_implementation(),
         "redis_server": info.get("redis_version"),
         "relay_store": rs.__version__,
+        "relay_store_io_spin_us": _native.io_spin_us,
         "redis_py": redis.__version__,
         "hiredis": hiredis.__version__,
         "hiredis_parser_in_use": bool(HIREDIS_AVAILABLE),

@@ -404,6 +404,30 @@ async def test_infinite_sample_in_accumulators_is_refused(backend: StorageBacken
     assert await backend.load_accumulators(a) is None
 
 
+async def test_an_agent_id_with_a_lone_surrogate_is_a_value_error_everywhere(backend: StorageBackend) -> None:
+    """No key can hold a lone surrogate: every backend refuses it alike, and
+    nothing is stored under an id that Redis could never use."""
+    bad = "agent-\ud800"
+    calls: list[Callable[[], Awaitable[Any]]] = [
+        lambda: backend.list_runs(bad),
+        lambda: backend.load_plan(bad),
+        lambda: backend.store_trie(bad, trie()),
+        lambda: backend.load_trie(bad),
+        lambda: backend.store_accumulators(bad, rs.AccumulatorState()),
+        lambda: backend.load_accumulators(bad),
+        lambda: backend.store_observations(bad, [prompt()]),
+        lambda: backend.load_observations(bad),
+        lambda: backend.store_stability(bad, stability()),
+        lambda: backend.load_stability(bad),
+    ]
+    for make_call in calls:
+        with pytest.raises(ValueError, match="^agent_id is not valid Unicode text"):
+            await make_call()
+    # Text beyond ASCII is fine: only the surrogate is refused.
+    await backend.store_trie("agent-é-\U0001f600", trie())
+    assert await backend.load_trie("agent-é-\U0001f600") == trie()
+
+
 # ---------------------------------------------------------------------------
 # wrong types
 

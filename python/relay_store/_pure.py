@@ -38,6 +38,18 @@ def _require(value: object, expected: type, name: str) -> None:
         )
 
 
+def _require_agent_id(agent_id: object) -> None:
+    if not isinstance(agent_id, str):
+        raise TypeError(f"agent_id must be str, not {type(agent_id).__name__}")
+    # A lone surrogate cannot be part of a key: no UTF-8 text (a Redis key,
+    # a JSON document) can carry it, so the native backends refuse it too.
+    if not agent_id.isascii():
+        try:
+            agent_id.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("agent_id is not valid Unicode text (it holds a lone surrogate)") from None
+
+
 def _ensure_writable(value: Any) -> None:
     # SPEC §3: never store what could not be read back. Serialising is the one
     # check that is exactly as strict as Redis would be (it refuses NaN and
@@ -109,7 +121,7 @@ class PyInMemoryBackend:
         either situation on its own.
         """
         self._check_open()
-        _require(agent_id, str, "agent_id")
+        _require_agent_id(agent_id)
         seen: set[str] = set()
         runs: list[RunRecord] = []
         for run_id in self._run_index.get(agent_id, ()):
@@ -132,21 +144,21 @@ class PyInMemoryBackend:
 
     async def load_plan(self, agent_id: str) -> ExecutionPlan | None:
         self._check_open()
-        _require(agent_id, str, "agent_id")
+        _require_agent_id(agent_id)
         return self._plans.get(agent_id)
 
     # -- prediction tries ---------------------------------------------------
 
     async def store_trie(self, agent_id: str, envelope: TrieEnvelope) -> None:
         self._check_open()
-        _require(agent_id, str, "agent_id")
+        _require_agent_id(agent_id)
         _require(envelope, TrieEnvelope, "envelope")
         _ensure_writable(envelope)
         self._tries[agent_id] = envelope
 
     async def load_trie(self, agent_id: str) -> TrieEnvelope | None:
         self._check_open()
-        _require(agent_id, str, "agent_id")
+        _require_agent_id(agent_id)
         return self._tries.get(agent_id)
 
     # -- accumulators -------------------------------------------------------
@@ -155,14 +167,14 @@ class PyInMemoryBackend:
         self, agent_id: str, state: AccumulatorState
     ) -> None:
         self._check_open()
-        _require(agent_id, str, "agent_id")
+        _require_agent_id(agent_id)
         _require(state, AccumulatorState, "state")
         _ensure_writable(state)
         self._accumulators[agent_id] = state
 
     async def load_accumulators(self, agent_id: str) -> AccumulatorState | None:
         self._check_open()
-        _require(agent_id, str, "agent_id")
+        _require_agent_id(agent_id)
         return self._accumulators.get(agent_id)
 
     # -- prompt observations ------------------------------------------------
@@ -176,7 +188,7 @@ class PyInMemoryBackend:
         element in the middle cannot leave a truncated list behind.
         """
         self._check_open()
-        _require(agent_id, str, "agent_id")
+        _require_agent_id(agent_id)
         # A str is a Sequence too, but never a sequence of PromptIR.
         if not isinstance(observations, Sequence) or isinstance(
             observations, (str, bytes, bytearray)
@@ -194,7 +206,7 @@ class PyInMemoryBackend:
     async def load_observations(self, agent_id: str) -> list[PromptIR] | None:
         """Return a fresh list each time, so callers may mutate it freely."""
         self._check_open()
-        _require(agent_id, str, "agent_id")
+        _require_agent_id(agent_id)
         stored = self._observations.get(agent_id)
         return None if stored is None else list(stored)
 
@@ -204,7 +216,7 @@ class PyInMemoryBackend:
         self, agent_id: str, result: StabilityAnalysisResult
     ) -> None:
         self._check_open()
-        _require(agent_id, str, "agent_id")
+        _require_agent_id(agent_id)
         _require(result, StabilityAnalysisResult, "result")
         _ensure_writable(result)
         self._stability[agent_id] = result
@@ -213,7 +225,7 @@ class PyInMemoryBackend:
         self, agent_id: str
     ) -> StabilityAnalysisResult | None:
         self._check_open()
-        _require(agent_id, str, "agent_id")
+        _require_agent_id(agent_id)
         return self._stability.get(agent_id)
 
     # -- lifecycle ----------------------------------------------------------

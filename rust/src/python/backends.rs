@@ -91,6 +91,26 @@ fn prompt_irs(observations: &Bound<'_, PyAny>) -> PyResult<Observations> {
     Ok(out)
 }
 
+/// An `agent_id` argument. A `str` holding a lone surrogate cannot become a
+/// key (no UTF-8 text carries one), so it is a bad value, with the same
+/// message as the pure backend's.
+pub struct AgentId(pub String);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for AgentId {
+    type Error = PyErr;
+
+    fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let s = ob.cast::<pyo3::types::PyString>().map_err(|_| {
+            let name = ob.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            pyo3::exceptions::PyTypeError::new_err(format!("agent_id must be str, not {name}"))
+        })?;
+        let text = s.to_str().map_err(|_| {
+            pyo3::exceptions::PyValueError::new_err("agent_id is not valid Unicode text (it holds a lone surrogate)")
+        })?;
+        Ok(AgentId(text.to_owned()))
+    }
+}
+
 /// Generates the storage methods shared by every native backend class.
 /// `$class` must have `fn backend(&self) -> crate::error::Result<B>` (B: Backend + Clone)
 /// (an error, such as a closed backend, is raised when the call is awaited,
@@ -105,9 +125,9 @@ macro_rules! backend_methods {
                 Ok($run("store_run", async move { b?.store_run(record).await }, none))
             }
 
-            fn list_runs(&self, agent_id: String) -> PyResult<NativeCall> {
+            fn list_runs(&self, agent_id: AgentId) -> PyResult<NativeCall> {
                 let b = self.backend();
-                Ok($run("list_runs", async move { b?.list_runs(&agent_id).await }, |py, runs| many(py, &runs)))
+                Ok($run("list_runs", async move { b?.list_runs(&agent_id.0).await }, |py, runs| many(py, &runs)))
             }
 
             fn store_plan(&self, plan: &Bound<'_, PyExecutionPlan>) -> PyResult<NativeCall> {
@@ -115,40 +135,40 @@ macro_rules! backend_methods {
                 Ok($run("store_plan", async move { b?.store_plan(plan).await }, none))
             }
 
-            fn load_plan(&self, agent_id: String) -> PyResult<NativeCall> {
+            fn load_plan(&self, agent_id: AgentId) -> PyResult<NativeCall> {
                 let b = self.backend();
-                Ok($run("load_plan", async move { b?.load_plan(&agent_id).await }, one))
+                Ok($run("load_plan", async move { b?.load_plan(&agent_id.0).await }, one))
             }
 
-            fn store_trie(&self, agent_id: String, envelope: &Bound<'_, PyTrieEnvelope>) -> PyResult<NativeCall> {
+            fn store_trie(&self, agent_id: AgentId, envelope: &Bound<'_, PyTrieEnvelope>) -> PyResult<NativeCall> {
                 let (b, envelope) = (self.backend(), envelope.get().0.clone());
-                Ok($run("store_trie", async move { b?.store_trie(&agent_id, envelope).await }, none))
+                Ok($run("store_trie", async move { b?.store_trie(&agent_id.0, envelope).await }, none))
             }
 
-            fn load_trie(&self, agent_id: String) -> PyResult<NativeCall> {
+            fn load_trie(&self, agent_id: AgentId) -> PyResult<NativeCall> {
                 let b = self.backend();
-                Ok($run("load_trie", async move { b?.load_trie(&agent_id).await }, one))
+                Ok($run("load_trie", async move { b?.load_trie(&agent_id.0).await }, one))
             }
 
-            fn store_accumulators(&self, agent_id: String, state: &Bound<'_, PyAccumulatorState>) -> PyResult<NativeCall> {
+            fn store_accumulators(&self, agent_id: AgentId, state: &Bound<'_, PyAccumulatorState>) -> PyResult<NativeCall> {
                 let (b, state) = (self.backend(), state.get().0.clone());
-                Ok($run("store_accumulators", async move { b?.store_accumulators(&agent_id, state).await }, none))
+                Ok($run("store_accumulators", async move { b?.store_accumulators(&agent_id.0, state).await }, none))
             }
 
-            fn load_accumulators(&self, agent_id: String) -> PyResult<NativeCall> {
+            fn load_accumulators(&self, agent_id: AgentId) -> PyResult<NativeCall> {
                 let b = self.backend();
-                Ok($run("load_accumulators", async move { b?.load_accumulators(&agent_id).await }, one))
+                Ok($run("load_accumulators", async move { b?.load_accumulators(&agent_id.0).await }, one))
             }
 
-            fn store_observations(&self, agent_id: String, observations: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+            fn store_observations(&self, agent_id: AgentId, observations: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let observations = prompt_irs(observations)?;
                 let b = self.backend();
-                Ok($run("store_observations", async move { b?.store_observations(&agent_id, Arc::new(observations)).await }, none))
+                Ok($run("store_observations", async move { b?.store_observations(&agent_id.0, Arc::new(observations)).await }, none))
             }
 
-            fn load_observations(&self, agent_id: String) -> PyResult<NativeCall> {
+            fn load_observations(&self, agent_id: AgentId) -> PyResult<NativeCall> {
                 let b = self.backend();
-                Ok($run("load_observations", async move { b?.load_observations(&agent_id).await }, |py, loaded: Option<Arc<Observations>>| {
+                Ok($run("load_observations", async move { b?.load_observations(&agent_id.0).await }, |py, loaded: Option<Arc<Observations>>| {
                     match loaded {
                         Some(obs) => many(py, obs.iter()),
                         None => Ok(py.None()),
@@ -156,14 +176,14 @@ macro_rules! backend_methods {
                 }))
             }
 
-            fn store_stability(&self, agent_id: String, result: &Bound<'_, PyStabilityAnalysisResult>) -> PyResult<NativeCall> {
+            fn store_stability(&self, agent_id: AgentId, result: &Bound<'_, PyStabilityAnalysisResult>) -> PyResult<NativeCall> {
                 let (b, result) = (self.backend(), result.get().0.clone());
-                Ok($run("store_stability", async move { b?.store_stability(&agent_id, result).await }, none))
+                Ok($run("store_stability", async move { b?.store_stability(&agent_id.0, result).await }, none))
             }
 
-            fn load_stability(&self, agent_id: String) -> PyResult<NativeCall> {
+            fn load_stability(&self, agent_id: AgentId) -> PyResult<NativeCall> {
                 let b = self.backend();
-                Ok($run("load_stability", async move { b?.load_stability(&agent_id).await }, one))
+                Ok($run("load_stability", async move { b?.load_stability(&agent_id.0).await }, one))
             }
 
             /// Closes when awaited, like every other call.

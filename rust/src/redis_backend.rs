@@ -238,8 +238,9 @@ impl RedisBackend {
     }
 
     /// One MGET of `keys`, decoded; a record missing from Redis (its index
-    /// entry dangles) is skipped. `offload`: decode off the I/O worker, which
-    /// then reads the replies of the other chunks meanwhile.
+    /// entry dangles) is skipped. `offload`: decode on the blocking pool, so
+    /// the chunks of one list decode on every core and the I/O thread stays
+    /// free for other calls.
     async fn fetch_runs(&self, index: &str, keys: &[String], offload: bool) -> Result<Vec<Arc<RunRecord>>> {
         let values: Vec<Option<Vec<u8>>> = self
             .exec("MGET", index, |mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await })
@@ -382,7 +383,8 @@ impl Backend for RedisBackend {
             return Ok(Vec::new());
         }
         // Past a few runs, at least two chunks of even size, each decoded on
-        // the blocking pool, so both cores decode while the I/O worker reads.
+        // the blocking pool, so both cores decode. (The replies mostly arrive
+        // together: redis-rs reads all it can before the chunks' tasks resume.)
         let chunks = if keys.len() < 2 * MIN_CHUNK { 1 } else { keys.len().div_ceil(MGET_CHUNK).max(2) };
         let size = keys.len().div_ceil(chunks);
         let parts = join_all(keys.chunks(size).map(|part| self.fetch_runs(&index, part, chunks > 1))).await;

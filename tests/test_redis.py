@@ -717,7 +717,10 @@ def test_a_child_forked_amid_background_work_still_gets_its_own(redis_server: Re
 def _io_thread_cpu_ticks() -> int:
     """CPU time (user + system, in clock ticks) of this process's relay-store-io thread."""
     for stat in Path("/proc/self/task").glob("*/stat"):
-        text = stat.read_text()
+        try:
+            text = stat.read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that exited meanwhile
         name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
         if name == "relay-store-io":
             return int(rest[11]) + int(rest[12])  # fields 14 and 15: utime, stime

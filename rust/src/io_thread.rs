@@ -16,14 +16,14 @@
 //! Calls that come in a burst (many tasks at once) are better served
 //! asleep: picked up one by one as they arrive, each would go to Redis on
 //! its own, where a thread woken a little later finds them all and sends
-//! them together. So tasks that start less than [`BURST_GAP_NS`] apart stop
-//! the spin until one starts after a pause.
+//! them together. So more than [`BURST_STARTS`] tasks starting within
+//! [`BURST_WINDOW_NS`] stop the spin until the rate drops again.
 //!
 //! Scheduling never depends on the spin: tasks are tokio's, and a sleeping
 //! thread is woken by tokio as usual.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,12 +38,14 @@ use crate::error::{Error, Result};
 /// that an idle process costs nothing noticeable.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
 
-/// Tasks that start less than this apart come in a burst (many concurrent
-/// calls), and then the thread does not spin: asleep, it lets the calls that
-/// arrive meanwhile pile up and sends them to Redis together, which many
-/// calls need more than any one call needs a quick start. One task after
-/// another (a call, its reply, the next call) is never this close.
-const BURST_GAP_NS: u64 = 20_000;
+/// More than `BURST_STARTS` tasks starting within `BURST_WINDOW_NS` are a
+/// burst (many concurrent calls), and then the thread does not spin: asleep,
+/// it lets the calls that arrive meanwhile pile up and sends them to Redis
+/// together, which many calls need more than any one call needs a quick
+/// start. A few callers taking turns (a call, its reply, the next call) stay
+/// well under that rate.
+const BURST_STARTS: usize = 4;
+const BURST_WINDOW_NS: u64 = 100_000;
 
 /// The longest window a setting may ask for.
 pub const MAX_SPIN_US: u64 = 100_000;
@@ -53,7 +55,7 @@ pub const MAX_SPIN_US: u64 = 100_000;
 pub fn spin_setting(name: &str, value: Option<&str>) -> Result<Duration> {
     let Some(text) = value.filter(|t| !t.is_empty()) else { return Ok(DEFAULT_SPIN) };
     let us = Some(text)
-        .filter(|t| t.len() <= 6 && t.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|t| t.parse::<u64>().ok())
         .filter(|&us| us <= MAX_SPIN_US);
     us.map(Duration::from_micros).ok_or_else(|| {
@@ -81,9 +83,10 @@ struct Activity {
     asleep: AtomicBool,
     stop: AtomicBool,
     wake: Notify,
-    /// When the last task started, and whether it came hard on the heels of
-    /// the one before (see [`BURST_GAP`]).
-    last_start: AtomicU64,
+    /// When the last `BURST_STARTS` tasks started (a ring; written only on
+    /// the thread itself), and whether they came in a burst.
+    starts: [AtomicU64; BURST_STARTS],
+    next_start: AtomicUsize,
     burst: AtomicBool,
     /// Turns of the spin so far, for tests.
     #[cfg(test)]
@@ -97,12 +100,17 @@ impl Activity {
 
     fn started(&self) {
         let now = self.now_ns();
-        let previous = self.last_start.swap(now, Ordering::Relaxed);
-        self.burst.store(previous != NEVER && now.saturating_sub(previous) < BURST_GAP_NS, Ordering::Relaxed);
+        let slot = self.next_start.load(Ordering::Relaxed);
+        self.next_start.store((slot + 1) % BURST_STARTS, Ordering::Relaxed);
+        let oldest = self.starts[slot].swap(now, Ordering::Relaxed);
+        self.burst.store(oldest != NEVER && now.saturating_sub(oldest) < BURST_WINDOW_NS, Ordering::Relaxed);
         self.touch();
     }
 
     fn touch(&self) {
+        if self.spin_ns == 0 {
+            return;
+        }
         self.last.store(self.now_ns(), Ordering::Relaxed);
         if !self.burst.load(Ordering::Relaxed) && self.asleep.swap(false, Ordering::AcqRel) {
             self.wake.notify_one();
@@ -127,7 +135,8 @@ impl IoThread {
             asleep: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             wake: Notify::new(),
-            last_start: AtomicU64::new(NEVER),
+            starts: std::array::from_fn(|_| AtomicU64::new(NEVER)),
+            next_start: AtomicUsize::new(0),
             burst: AtomicBool::new(false),
             #[cfg(test)]
             spins: AtomicU64::new(0),
@@ -317,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn a_burst_of_tasks_does_not_keep_the_thread_spinning() {
+    fn a_burst_of_tasks_stops_the_spin_until_tasks_come_slowly_again() {
         let io = Arc::new(start(Duration::from_secs(60)));
         let (tx, rx) = mpsc::channel();
         let inner = io.clone();
@@ -332,6 +341,16 @@ mod tests {
             rx.recv_timeout(Duration::from_secs(5)).unwrap();
         }
         wait_until("the thread sleeps, although the window is a minute long", || io.asleep());
+        // Calls taking turns, well apart: spinning again.
+        for _ in 0..BURST_STARTS + 1 {
+            std::thread::sleep(Duration::from_millis(1));
+            let (tx, rx) = mpsc::channel();
+            io.spawn(async move { tx.send(()).unwrap() });
+            rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        let spins = io.spins();
+        wait_until("the thread spins", || io.spins() > spins + 10);
+        assert!(!io.asleep());
     }
 
     #[test]
@@ -358,6 +377,7 @@ mod tests {
         assert_eq!(read(Some("0")).unwrap(), Duration::ZERO);
         assert_eq!(read(Some("250")).unwrap(), Duration::from_micros(250));
         assert_eq!(read(Some("100000")).unwrap(), Duration::from_millis(100));
+        assert_eq!(read(Some("0000200")).unwrap(), Duration::from_micros(200));
         for bad in ["abc", "-1", "+5", " 200", "200 ", "1.5", "100001", "99999999999999999999"] {
             let e = read(Some(bad)).unwrap_err().to_string();
             assert!(e.contains("SPIN must be a whole number of microseconds from 0 to 100000"), "{bad}: {e}");

@@ -432,6 +432,46 @@ async def test_an_agent_id_with_a_lone_surrogate_is_a_value_error_everywhere(bac
 # wrong types
 
 
+async def _error_of(call: Awaitable[Any]) -> BaseException:
+    try:
+        await call
+    except Exception as e:  # noqa: BLE001 - the very error is what is compared
+        return e
+    raise AssertionError("the call did not fail")
+
+
+async def test_bad_arguments_fail_when_awaited_exactly_as_the_reference_does(backend: StorageBackend) -> None:
+    """Calling never raises (the call is a coroutine, as with `async def`);
+    awaiting raises the reference backend's exception, word for word, and a
+    closed backend says so before it looks at the arguments."""
+    reference = rs.PyInMemoryBackend()
+    a = agent()
+    calls: list[Callable[[StorageBackend], Awaitable[Any]]] = [
+        lambda b: b.store_run(run(a).to_dict()),  # type: ignore[arg-type]
+        lambda b: b.store_plan(run(a)),  # type: ignore[arg-type]
+        lambda b: b.store_trie(5, trie()),  # type: ignore[arg-type]
+        lambda b: b.store_trie(a, trie().to_dict()),  # type: ignore[arg-type]
+        lambda b: b.store_trie(None, None),  # type: ignore[arg-type]
+        lambda b: b.store_accumulators(a, None),  # type: ignore[arg-type]
+        lambda b: b.store_observations(a, [prompt(), 1]),  # type: ignore[list-item]
+        lambda b: b.store_observations(a, "text"),
+        lambda b: b.store_stability(None, stability()),  # type: ignore[arg-type]
+        lambda b: b.list_runs(5),  # type: ignore[arg-type]
+        lambda b: b.load_plan("x\ud800"),
+        lambda b: b.load_observations(b"a"),  # type: ignore[arg-type]
+    ]
+    for make in calls:
+        pending = make(backend)  # must not raise here
+        got, expected = await _error_of(pending), await _error_of(make(reference))
+        assert (type(got), str(got)) == (type(expected), str(expected))
+    await backend.close()
+    await reference.close()
+    for make in calls:
+        got, expected = await _error_of(make(backend)), await _error_of(make(reference))
+        assert isinstance(got, StorageError)
+        assert (type(got), str(got)) == (type(expected), str(expected))
+
+
 async def test_wrong_types_raise_type_error_and_store_nothing(backend: StorageBackend) -> None:
     a = agent()
     bad_calls: list[tuple[Callable[[], Awaitable[Any]], str]] = [

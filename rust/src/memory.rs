@@ -57,7 +57,7 @@ impl InMemoryBackend {
         Ok(self.state.write().unwrap_or_else(|e| e.into_inner()))
     }
 
-    fn ensure_open(&self) -> Result<()> {
+    pub(crate) fn ensure_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             Err(Error::storage("backend is closed"))
         } else {

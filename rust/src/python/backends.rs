@@ -67,48 +67,53 @@ fn many<'a, T: PyRecord>(py: Python<'_>, values: impl IntoIterator<Item = &'a Ar
     Ok(PyList::new(py, items)?.into_any().unbind())
 }
 
-/// Every element of a sequence of `PromptIR`, with the pure backend's
-/// errors: text is a sequence too, but never one of PromptIR.
+/// `ob`'s type name, for "x must be T, not <name>" messages.
+fn type_name(ob: &Bound<'_, PyAny>) -> String {
+    ob.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+}
+
+fn must_be(what: &str, ob: &Bound<'_, PyAny>) -> PyErr {
+    pyo3::exceptions::PyTypeError::new_err(format!("{what}, not {}", type_name(ob)))
+}
+
+/// A model argument, with the pure backend's message when it is another type.
+fn model<T: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync>(ob: &Bound<'_, PyAny>, name: &str, class: &str) -> PyResult<Py<T>> {
+    match ob.cast::<T>() {
+        Ok(m) => Ok(m.clone().unbind()),
+        Err(_) => Err(must_be(&format!("{name} must be {class}"), ob)),
+    }
+}
+
+/// An `agent_id` argument. A `str` holding a lone surrogate cannot become a
+/// key (no UTF-8 text carries one), so it is a bad value.
+fn agent_id_of(ob: &Bound<'_, PyAny>) -> PyResult<String> {
+    let s = ob.cast::<pyo3::types::PyString>().map_err(|_| must_be("agent_id must be str", ob))?;
+    match s.to_str() {
+        Ok(text) => Ok(text.to_owned()),
+        Err(_) => Err(pyo3::exceptions::PyValueError::new_err(
+            "agent_id is not valid Unicode text (it holds a lone surrogate)",
+        )),
+    }
+}
+
+/// Every element of a sequence of `PromptIR`: text is a sequence too, but
+/// never one of PromptIR.
 fn prompt_irs(observations: &Bound<'_, PyAny>) -> PyResult<Observations> {
-    let not = |what: &str, ob: &Bound<'_, PyAny>| {
-        let name = ob.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-        pyo3::exceptions::PyTypeError::new_err(format!("{what}, not {name}"))
-    };
     let textual = observations.is_instance_of::<pyo3::types::PyString>()
         || observations.is_instance_of::<pyo3::types::PyBytes>()
         || observations.is_instance_of::<pyo3::types::PyByteArray>();
     let Some(seq) = observations.cast::<pyo3::types::PySequence>().ok().filter(|_| !textual) else {
-        return Err(not("observations must be a sequence of PromptIR", observations));
+        return Err(must_be("observations must be a sequence of PromptIR", observations));
     };
     let mut out = Vec::with_capacity(seq.len().unwrap_or(0));
     for (i, item) in seq.try_iter()?.enumerate() {
         let item = item?;
         match item.cast::<PyPromptIR>() {
             Ok(ir) => out.push(ir.get().0.clone()),
-            Err(_) => return Err(not(&format!("observations[{i}] must be PromptIR"), &item)),
+            Err(_) => return Err(must_be(&format!("observations[{i}] must be PromptIR"), &item)),
         }
     }
     Ok(out)
-}
-
-/// An `agent_id` argument. A `str` holding a lone surrogate cannot become a
-/// key (no UTF-8 text carries one), so it is a bad value, with the same
-/// message as the pure backend's.
-pub struct AgentId(pub String);
-
-impl<'a, 'py> FromPyObject<'a, 'py> for AgentId {
-    type Error = PyErr;
-
-    fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        let s = ob.cast::<pyo3::types::PyString>().map_err(|_| {
-            let name = ob.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-            pyo3::exceptions::PyTypeError::new_err(format!("agent_id must be str, not {name}"))
-        })?;
-        let text = s.to_str().map_err(|_| {
-            pyo3::exceptions::PyValueError::new_err("agent_id is not valid Unicode text (it holds a lone surrogate)")
-        })?;
-        Ok(AgentId(text.to_owned()))
-    }
 }
 
 /// Generates the storage methods shared by every native backend class.
@@ -118,72 +123,111 @@ impl<'a, 'py> FromPyObject<'a, 'py> for AgentId {
 /// and `fn close_backend(&self)`.
 macro_rules! backend_methods {
     ($class:ident, $run:path, { $($extra:tt)* }) => {
+        impl $class {
+            /// A call whose arguments were refused raises when awaited, as
+            /// a coroutine does; a closed backend's error comes first, as the
+            /// pure backend checks that first.
+            fn refused(&self, name: &'static str, err: PyErr) -> NativeCall {
+                let err = match self.backend() {
+                    Err(closed) => PyErr::from(closed),
+                    Ok(_) => err,
+                };
+                NativeCall::inline(name, Box::new(move |_| Err(err)))
+            }
+        }
+
         #[pymethods]
         impl $class {
-            fn store_run(&self, record: &Bound<'_, PyRunRecord>) -> PyResult<NativeCall> {
-                let (b, record) = (self.backend(), record.get().0.clone());
-                Ok($run("store_run", async move { b?.store_run(record).await }, none))
-            }
-
-            fn list_runs(&self, agent_id: AgentId) -> PyResult<NativeCall> {
+            fn store_run(&self, record: &Bound<'_, PyAny>) -> NativeCall {
+                let record = match model::<PyRunRecord>(record, "record", "RunRecord") {
+                    Ok(r) => r.get().0.clone(),
+                    Err(e) => return self.refused("store_run", e),
+                };
                 let b = self.backend();
-                Ok($run("list_runs", async move { b?.list_runs(&agent_id.0).await }, |py, runs| many(py, &runs)))
+                $run("store_run", async move { b?.store_run(record).await }, none)
             }
 
-            fn store_plan(&self, plan: &Bound<'_, PyExecutionPlan>) -> PyResult<NativeCall> {
-                let (b, plan) = (self.backend(), plan.get().0.clone());
-                Ok($run("store_plan", async move { b?.store_plan(plan).await }, none))
-            }
-
-            fn load_plan(&self, agent_id: AgentId) -> PyResult<NativeCall> {
+            fn list_runs(&self, agent_id: &Bound<'_, PyAny>) -> NativeCall {
+                let agent_id = match agent_id_of(agent_id) { Ok(a) => a, Err(e) => return self.refused("list_runs", e) };
                 let b = self.backend();
-                Ok($run("load_plan", async move { b?.load_plan(&agent_id.0).await }, one))
+                $run("list_runs", async move { b?.list_runs(&agent_id).await }, |py, runs| many(py, &runs))
             }
 
-            fn store_trie(&self, agent_id: AgentId, envelope: &Bound<'_, PyTrieEnvelope>) -> PyResult<NativeCall> {
-                let (b, envelope) = (self.backend(), envelope.get().0.clone());
-                Ok($run("store_trie", async move { b?.store_trie(&agent_id.0, envelope).await }, none))
-            }
-
-            fn load_trie(&self, agent_id: AgentId) -> PyResult<NativeCall> {
+            fn store_plan(&self, plan: &Bound<'_, PyAny>) -> NativeCall {
+                let plan = match model::<PyExecutionPlan>(plan, "plan", "ExecutionPlan") {
+                    Ok(p) => p.get().0.clone(),
+                    Err(e) => return self.refused("store_plan", e),
+                };
                 let b = self.backend();
-                Ok($run("load_trie", async move { b?.load_trie(&agent_id.0).await }, one))
+                $run("store_plan", async move { b?.store_plan(plan).await }, none)
             }
 
-            fn store_accumulators(&self, agent_id: AgentId, state: &Bound<'_, PyAccumulatorState>) -> PyResult<NativeCall> {
-                let (b, state) = (self.backend(), state.get().0.clone());
-                Ok($run("store_accumulators", async move { b?.store_accumulators(&agent_id.0, state).await }, none))
-            }
-
-            fn load_accumulators(&self, agent_id: AgentId) -> PyResult<NativeCall> {
+            fn load_plan(&self, agent_id: &Bound<'_, PyAny>) -> NativeCall {
+                let agent_id = match agent_id_of(agent_id) { Ok(a) => a, Err(e) => return self.refused("load_plan", e) };
                 let b = self.backend();
-                Ok($run("load_accumulators", async move { b?.load_accumulators(&agent_id.0).await }, one))
+                $run("load_plan", async move { b?.load_plan(&agent_id).await }, one)
             }
 
-            fn store_observations(&self, agent_id: AgentId, observations: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
-                let observations = prompt_irs(observations)?;
+            fn store_trie(&self, agent_id: &Bound<'_, PyAny>, envelope: &Bound<'_, PyAny>) -> NativeCall {
+                let args = agent_id_of(agent_id)
+                    .and_then(|a| Ok((a, model::<PyTrieEnvelope>(envelope, "envelope", "TrieEnvelope")?.get().0.clone())));
+                let (agent_id, envelope) = match args { Ok(a) => a, Err(e) => return self.refused("store_trie", e) };
                 let b = self.backend();
-                Ok($run("store_observations", async move { b?.store_observations(&agent_id.0, Arc::new(observations)).await }, none))
+                $run("store_trie", async move { b?.store_trie(&agent_id, envelope).await }, none)
             }
 
-            fn load_observations(&self, agent_id: AgentId) -> PyResult<NativeCall> {
+            fn load_trie(&self, agent_id: &Bound<'_, PyAny>) -> NativeCall {
+                let agent_id = match agent_id_of(agent_id) { Ok(a) => a, Err(e) => return self.refused("load_trie", e) };
                 let b = self.backend();
-                Ok($run("load_observations", async move { b?.load_observations(&agent_id.0).await }, |py, loaded: Option<Arc<Observations>>| {
+                $run("load_trie", async move { b?.load_trie(&agent_id).await }, one)
+            }
+
+            fn store_accumulators(&self, agent_id: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> NativeCall {
+                let args = agent_id_of(agent_id).and_then(|a| {
+                    Ok((a, model::<PyAccumulatorState>(state, "state", "AccumulatorState")?.get().0.clone()))
+                });
+                let (agent_id, state) = match args { Ok(a) => a, Err(e) => return self.refused("store_accumulators", e) };
+                let b = self.backend();
+                $run("store_accumulators", async move { b?.store_accumulators(&agent_id, state).await }, none)
+            }
+
+            fn load_accumulators(&self, agent_id: &Bound<'_, PyAny>) -> NativeCall {
+                let agent_id = match agent_id_of(agent_id) { Ok(a) => a, Err(e) => return self.refused("load_accumulators", e) };
+                let b = self.backend();
+                $run("load_accumulators", async move { b?.load_accumulators(&agent_id).await }, one)
+            }
+
+            fn store_observations(&self, agent_id: &Bound<'_, PyAny>, observations: &Bound<'_, PyAny>) -> NativeCall {
+                let args = agent_id_of(agent_id).and_then(|a| Ok((a, prompt_irs(observations)?)));
+                let (agent_id, observations) = match args { Ok(a) => a, Err(e) => return self.refused("store_observations", e) };
+                let b = self.backend();
+                $run("store_observations", async move { b?.store_observations(&agent_id, Arc::new(observations)).await }, none)
+            }
+
+            fn load_observations(&self, agent_id: &Bound<'_, PyAny>) -> NativeCall {
+                let agent_id = match agent_id_of(agent_id) { Ok(a) => a, Err(e) => return self.refused("load_observations", e) };
+                let b = self.backend();
+                $run("load_observations", async move { b?.load_observations(&agent_id).await }, |py, loaded: Option<Arc<Observations>>| {
                     match loaded {
                         Some(obs) => many(py, obs.iter()),
                         None => Ok(py.None()),
                     }
-                }))
+                })
             }
 
-            fn store_stability(&self, agent_id: AgentId, result: &Bound<'_, PyStabilityAnalysisResult>) -> PyResult<NativeCall> {
-                let (b, result) = (self.backend(), result.get().0.clone());
-                Ok($run("store_stability", async move { b?.store_stability(&agent_id.0, result).await }, none))
-            }
-
-            fn load_stability(&self, agent_id: AgentId) -> PyResult<NativeCall> {
+            fn store_stability(&self, agent_id: &Bound<'_, PyAny>, result: &Bound<'_, PyAny>) -> NativeCall {
+                let args = agent_id_of(agent_id).and_then(|a| {
+                    Ok((a, model::<PyStabilityAnalysisResult>(result, "result", "StabilityAnalysisResult")?.get().0.clone()))
+                });
+                let (agent_id, result) = match args { Ok(a) => a, Err(e) => return self.refused("store_stability", e) };
                 let b = self.backend();
-                Ok($run("load_stability", async move { b?.load_stability(&agent_id.0).await }, one))
+                $run("store_stability", async move { b?.store_stability(&agent_id, result).await }, none)
+            }
+
+            fn load_stability(&self, agent_id: &Bound<'_, PyAny>) -> NativeCall {
+                let agent_id = match agent_id_of(agent_id) { Ok(a) => a, Err(e) => return self.refused("load_stability", e) };
+                let b = self.backend();
+                $run("load_stability", async move { b?.load_stability(&agent_id).await }, one)
             }
 
             /// Closes when awaited, like every other call.
@@ -216,6 +260,7 @@ pub struct PyInMemoryBackend {
 
 impl PyInMemoryBackend {
     fn backend(&self) -> crate::error::Result<Arc<InMemoryBackend>> {
+        self.inner.ensure_open()?;
         Ok(self.inner.clone())
     }
 

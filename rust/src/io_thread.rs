@@ -299,8 +299,8 @@ mod tests {
 
     #[test]
     fn many_spawns_from_several_threads_at_uneven_gaps_all_run() {
-        // A window shorter than many of the gaps: the thread goes to sleep
-        // and is woken again thousands of times, from two threads at once.
+        // A window shorter than many of the gaps, so the thread keeps going
+        // to sleep and being woken, from two threads at once.
         let io = Arc::new(start(Duration::from_micros(20)));
         let done = Arc::new(AtomicU64::new(0));
         std::thread::scope(|s| {

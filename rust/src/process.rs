@@ -5,14 +5,50 @@
 //! by the parent's threads would hang the child forever. A [`PerProcess`]
 //! value is made anew the first time a process asks for it.
 
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+/// Which process this is. The pid alone is not enough: once a process has
+/// exited, a grandchild of it can be given its pid and would take the dead
+/// process's threads for its own. So the number of forks this memory has
+/// gone through counts too, which no descendant shares with its ancestor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessId {
+    pub pid: u32,
+    forks: u64,
+}
+
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+/// Runs in the child, right after `fork`, before any other code of it.
+#[cfg(unix)]
+extern "C" fn count_fork() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+impl ProcessId {
+    pub fn current() -> ProcessId {
+        // Registered before anything that depends on it is made, and so
+        // before any fork that could copy such a thing.
+        #[cfg(unix)]
+        {
+            static REGISTER: std::sync::Once = std::sync::Once::new();
+            REGISTER.call_once(|| {
+                // SAFETY: the handler only increments an atomic, which is
+                // allowed in a child between fork and exec.
+                let failed = unsafe { libc::pthread_atfork(None, None, Some(count_fork)) };
+                assert_eq!(failed, 0, "pthread_atfork failed");
+            });
+        }
+        ProcessId { pid: std::process::id(), forks: FORKS.load(Ordering::Relaxed) }
+    }
+}
 
 pub struct PerProcess<T: 'static> {
     current: AtomicPtr<Owned<T>>,
 }
 
 struct Owned<T> {
-    pid: u32,
+    process: ProcessId,
     value: T,
 }
 
@@ -25,16 +61,19 @@ impl<T: Send + Sync + 'static> PerProcess<T> {
     /// freed: one per process that asks, and the one a child inherits cannot
     /// be dropped safely (its threads are gone).
     pub fn get(&self, make: impl Fn() -> T) -> &T {
-        let pid = std::process::id();
+        self.get_in(ProcessId::current(), make)
+    }
+
+    fn get_in(&self, process: ProcessId, make: impl Fn() -> T) -> &T {
         loop {
             let current = self.current.load(Ordering::Acquire);
             // SAFETY: a non-null pointer here comes from `Box::leak` below and is never freed.
             if let Some(owned) = unsafe { current.as_ref() } {
-                if owned.pid == pid {
+                if owned.process == process {
                     return &owned.value;
                 }
             }
-            let fresh: *mut Owned<T> = Box::leak(Box::new(Owned { pid, value: make() }));
+            let fresh: *mut Owned<T> = Box::leak(Box::new(Owned { process, value: make() }));
             if self.current.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire).is_ok() {
                 // SAFETY: just published; never freed.
                 return unsafe { &(*fresh).value };
@@ -54,7 +93,7 @@ impl<T: Send + Sync + 'static> Default for PerProcess<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::PerProcess;
+    use super::{PerProcess, ProcessId};
 
     #[test]
     fn one_value_per_process_even_when_threads_race_for_it() {
@@ -65,5 +104,37 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(seen.windows(2).all(|w| w[0] == w[1]), "every thread got the same value");
+    }
+
+    #[test]
+    fn a_fork_makes_a_new_value_even_where_the_pid_is_the_same() {
+        static VALUE: PerProcess<u64> = PerProcess::new();
+        let here = ProcessId::current();
+        assert_eq!(*VALUE.get_in(here, || 1), 1);
+        assert_eq!(*VALUE.get_in(here, || 2), 1, "same process, same value");
+        // A descendant that was given this process's pid after it exited.
+        let descendant = ProcessId { forks: here.forks + 1, ..here };
+        assert_eq!(*VALUE.get_in(descendant, || 3), 3);
+    }
+
+    #[test]
+    fn a_forked_child_counts_the_fork() {
+        let parent = ProcessId::current();
+        // SAFETY: the child only reads an atomic and the pid, then exits
+        // without running any destructor.
+        match unsafe { libc::fork() } {
+            -1 => panic!("fork failed"),
+            0 => {
+                let child = ProcessId::current();
+                let ok = child.forks == parent.forks + 1 && child.pid != parent.pid;
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+            }
+            pid => {
+                let mut status = 0;
+                assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+                assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child saw {status}");
+                assert_eq!(ProcessId::current(), parent, "the parent is unchanged");
+            }
+        }
     }
 }

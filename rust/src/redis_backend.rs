@@ -119,7 +119,7 @@ struct Inner {
     closed: AtomicBool,
     /// The process that connected: a child made by `fork` shares the socket
     /// but not the threads that drive it.
-    pid: u32,
+    process: crate::process::ProcessId,
 }
 
 impl RedisBackend {
@@ -165,7 +165,7 @@ impl RedisBackend {
                 url: redacted,
                 response_timeout: options.response_timeout,
                 closed: AtomicBool::new(false),
-                pid: std::process::id(),
+                process: crate::process::ProcessId::current(),
             }),
         })
     }
@@ -259,10 +259,10 @@ impl RedisBackend {
     fn ensure_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             Err(Error::storage("backend is closed"))
-        } else if self.inner.pid != std::process::id() {
+        } else if self.inner.process != crate::process::ProcessId::current() {
             Err(Error::storage(format!(
                 "this backend was connected in process {} and cannot be used after a fork: connect again in this process",
-                self.inner.pid
+                self.inner.process.pid
             )))
         } else {
             Ok(())

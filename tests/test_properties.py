@@ -344,3 +344,40 @@ async def test_stability_survives_every_backend(
     loaded = await backend.load_stability(agent_id)
     assert loaded == result
     assert loaded is not None and loaded.to_json() == result.to_json()
+
+
+# ---------------------------------------------------------------------------
+# JSON fields compare as the Python values they hold
+
+any_json: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.booleans() | st.integers() | finite | texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _respelled(value: Any) -> Any:
+    """An equal Python value, spelled differently in JSON where it can be."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int) and abs(value) < 2**1000 and float(value) == value:
+        return float(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_respelled(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _respelled(v) for k, v in reversed(list(value.items()))}
+    return value
+
+
+def _envelope(extensions: Any) -> rs.MetadataEnvelope:
+    return rs.MetadataEnvelope(run_id=uuid.UUID(int=7), agent_id="a", extensions=extensions)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=any_json, b=any_json)
+def test_json_fields_are_equal_exactly_when_python_finds_them_equal(a: Any, b: Any) -> None:
+    for x, y in ((a, b), (a, _respelled(a)), (b, _respelled(b))):
+        assert (_envelope(x) == _envelope(y)) is (x == y), (x, y)
+        assert (_envelope(x).to_dict() == _envelope(y).to_dict()) is (x == y), (x, y)

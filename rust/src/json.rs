@@ -52,11 +52,82 @@ impl Default for Json {
     }
 }
 
-/// Equal when they hold the same JSON value, however the text is spelled.
+/// Equal when Python would find what `json.loads` makes of the two equal,
+/// so that two models compare as their `to_dict()`s do: key order and
+/// spelling (escapes) aside, `1 == 1.0`, `true == 1`, integers of any size
+/// exactly, `1e400 == 2e400` (both infinite), and of a key given twice the
+/// last counts.
 impl PartialEq for Json {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-            || matches!((self.to_value(), other.to_value()), (Some(a), Some(b)) if a == b)
+        self.as_str() == other.as_str() || same_value(self.as_str(), other.as_str())
+    }
+}
+
+/// Two compact JSON texts, compared as Python values.
+fn same_value(a: &str, b: &str) -> bool {
+    use std::collections::BTreeMap;
+    type Object<'a> = BTreeMap<String, &'a RawValue>;
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(b'{'), Some(b'{')) => match (serde_json::from_str::<Object<'_>>(a), serde_json::from_str::<Object<'_>>(b)) {
+            (Ok(x), Ok(y)) => {
+                x.len() == y.len() && x.iter().zip(&y).all(|((kx, vx), (ky, vy))| kx == ky && same_value(vx.get(), vy.get()))
+            }
+            _ => false,
+        },
+        (Some(b'['), Some(b'[')) => {
+            match (serde_json::from_str::<Vec<&RawValue>>(a), serde_json::from_str::<Vec<&RawValue>>(b)) {
+                (Ok(x), Ok(y)) => x.len() == y.len() && x.iter().zip(&y).all(|(vx, vy)| same_value(vx.get(), vy.get())),
+                _ => false,
+            }
+        }
+        (Some(b'"'), Some(b'"')) => {
+            matches!((serde_json::from_str::<String>(a), serde_json::from_str::<String>(b)), (Ok(x), Ok(y)) if x == y)
+        }
+        (Some(b'n'), Some(b'n')) => true,
+        _ => match (Number::of(a), Number::of(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        },
+    }
+}
+
+/// A JSON number, or a boolean (which Python compares as 0 or 1).
+enum Number<'a> {
+    /// Exact: sign and the decimal digits, which JSON spells canonically.
+    Int { negative: bool, digits: &'a str },
+    Float(f64),
+}
+
+impl<'a> Number<'a> {
+    fn of(text: &'a str) -> Option<Number<'a>> {
+        match text.as_bytes().first()? {
+            b't' => Some(Number::Int { negative: false, digits: "1" }),
+            b'f' => Some(Number::Int { negative: false, digits: "0" }),
+            b'-' | b'0'..=b'9' if text.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')) => {
+                text.parse().ok().map(Number::Float)
+            }
+            b'-' | b'0'..=b'9' => {
+                let digits = text.trim_start_matches('-');
+                Some(Number::Int { negative: text.starts_with('-') && digits != "0", digits })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl PartialEq for Number<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Number::Int { negative: n1, digits: d1 }, Number::Int { negative: n2, digits: d2 }) => n1 == n2 && d1 == d2,
+            (Number::Float(x), Number::Float(y)) => x == y,
+            (Number::Int { negative, digits }, Number::Float(f)) | (Number::Float(f), Number::Int { negative, digits }) => {
+                // An integral float printed in full is its exact value.
+                f.is_finite() && f.fract() == 0.0 && {
+                    let exact = format!("{:.0}", f.abs());
+                    exact == *digits && (*negative == (*f < 0.0) || exact == "0")
+                }
+            }
+        }
     }
 }
 
@@ -165,6 +236,48 @@ mod tests {
         let huge: Json = from_json(b"[1e400]").unwrap();
         assert!(huge.to_value().is_none());
         assert_eq!(huge, huge.clone());
+    }
+
+    #[test]
+    fn equality_is_pythons() {
+        let j = |t: &str| from_json::<Json>(t.as_bytes()).unwrap();
+        let equal = [
+            ("1", "1.0"),
+            ("-0", "0.0"),
+            ("0", "-0.0"),
+            ("true", "1"),
+            ("false", "0.0"),
+            ("[1e400]", "[2e400]"),
+            ("18446744073709551616", "1.8446744073709552e19"),
+            ("123456789012345678901234567890", "123456789012345678901234567890"),
+            (r#""\u0041\n""#, "\"A\\n\""),
+            (r#"{"a":1,"b":[true,{"c":null}]}"#, r#"{"b":[1,{"c":null}],"a":1.0}"#),
+            (r#"{"a":1,"a":2}"#, r#"{"a":2}"#),
+        ];
+        for (a, b) in equal {
+            assert_eq!(j(a), j(b), "{a} == {b}");
+            assert_eq!(j(b), j(a), "{b} == {a}");
+        }
+        let different = [
+            ("18446744073709551616", "18446744073709551617"),
+            ("9007199254740993", "9007199254740992.0"),
+            ("-1", "1"),
+            ("1.5", "1"),
+            ("true", "2"),
+            ("null", "false"),
+            ("null", "0"),
+            ("\"1\"", "1"),
+            ("[1,2]", "[2,1]"),
+            ("[1]", "[1,1]"),
+            (r#"{"a":1}"#, r#"{"a":1,"b":2}"#),
+            (r#"{"a":1}"#, r#"{"b":1}"#),
+            ("[1e400]", "[-1e400]"),
+            ("{}", "[]"),
+        ];
+        for (a, b) in different {
+            assert_ne!(j(a), j(b), "{a} != {b}");
+            assert_ne!(j(b), j(a), "{b} != {a}");
+        }
     }
 
     #[test]

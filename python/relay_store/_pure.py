@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from ._native import (
     AccumulatorState,
@@ -39,13 +39,13 @@ def _require(value: object, expected: type, name: str) -> None:
 
 
 def _require_agent_id(agent_id: object) -> None:
-    if not isinstance(agent_id, str):
-        raise TypeError(f"agent_id must be str, not {type(agent_id).__name__}")
+    _require(agent_id, str, "agent_id")
+    text = cast(str, agent_id)
     # A lone surrogate cannot be part of a key: no UTF-8 text (a Redis key,
     # a JSON document) can carry it, so the native backends refuse it too.
-    if not agent_id.isascii():
+    if not text.isascii():
         try:
-            agent_id.encode("utf-8")
+            text.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError("agent_id is not valid Unicode text (it holds a lone surrogate)") from None
 

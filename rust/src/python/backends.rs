@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use super::call::{finish, NativeCall};
-use super::convert::PyRecord;
+use super::convert::{type_name, PyRecord, LONE_SURROGATE};
 use super::models::{
     PyAccumulatorState, PyExecutionPlan, PyPromptIR, PyRunRecord, PyStabilityAnalysisResult, PyTrieEnvelope,
 };
@@ -67,17 +67,15 @@ fn many<'a, T: PyRecord>(py: Python<'_>, values: impl IntoIterator<Item = &'a Ar
     Ok(PyList::new(py, items)?.into_any().unbind())
 }
 
-/// `ob`'s type name, for "x must be T, not <name>" messages.
-fn type_name(ob: &Bound<'_, PyAny>) -> String {
-    ob.get_type().name().map(|n| n.to_string()).unwrap_or_default()
-}
-
 fn must_be(what: &str, ob: &Bound<'_, PyAny>) -> PyErr {
     pyo3::exceptions::PyTypeError::new_err(format!("{what}, not {}", type_name(ob)))
 }
 
 /// A model argument, with the pure backend's message when it is another type.
-fn model<T: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync>(ob: &Bound<'_, PyAny>, name: &str, class: &str) -> PyResult<Py<T>> {
+fn model<T>(ob: &Bound<'_, PyAny>, name: &str, class: &str) -> PyResult<Py<T>>
+where
+    T: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync,
+{
     match ob.cast::<T>() {
         Ok(m) => Ok(m.clone().unbind()),
         Err(_) => Err(must_be(&format!("{name} must be {class}"), ob)),
@@ -90,9 +88,7 @@ fn agent_id_of(ob: &Bound<'_, PyAny>) -> PyResult<String> {
     let s = ob.cast::<pyo3::types::PyString>().map_err(|_| must_be("agent_id must be str", ob))?;
     match s.to_str() {
         Ok(text) => Ok(text.to_owned()),
-        Err(_) => Err(pyo3::exceptions::PyValueError::new_err(
-            "agent_id is not valid Unicode text (it holds a lone surrogate)",
-        )),
+        Err(_) => Err(pyo3::exceptions::PyValueError::new_err(format!("agent_id is {LONE_SURROGATE}"))),
     }
 }
 

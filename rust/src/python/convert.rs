@@ -72,8 +72,10 @@ pub fn value_error(loc: &Loc<'_>, msg: impl fmt::Display) -> PyErr {
 /// The text of a `str`; one holding a lone surrogate (which no UTF-8 text,
 /// and so no JSON document or Redis key, can carry) is a bad value.
 fn text<'a>(s: &'a Bound<'_, PyString>, loc: &Loc<'_>) -> PyResult<&'a str> {
-    s.to_str().map_err(|_| value_error(loc, "not valid Unicode text (it holds a lone surrogate)"))
+    s.to_str().map_err(|_| value_error(loc, LONE_SURROGATE))
 }
+
+pub const LONE_SURROGATE: &str = "not valid Unicode text (it holds a lone surrogate)";
 
 /// A model field type as seen from Python.
 pub trait PyField: Sized {

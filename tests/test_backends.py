@@ -464,8 +464,24 @@ async def test_bad_arguments_fail_when_awaited_exactly_as_the_reference_does(bac
         pending = make(backend)  # must not raise here
         got, expected = await _error_of(pending), await _error_of(make(reference))
         assert (type(got), str(got)) == (type(expected), str(expected))
+    # Arguments are read when awaited: a call made before close() and
+    # awaited after it finds the backend closed, and a list changed in
+    # between is stored as it is then.
+    before_close = [make(backend) for make in calls]
+    reference_before_close = [make(reference) for make in calls]
+    observations = [prompt(), 1]
+    pending = backend.store_observations(a, observations)  # type: ignore[arg-type]
+    reference_pending = reference.store_observations(a, observations)  # type: ignore[arg-type]
+    observations.pop()
+    await pending
+    await reference_pending
+    assert await backend.load_observations(a) == await reference.load_observations(a) == [prompt()]
     await backend.close()
     await reference.close()
+    for got_call, expected_call in zip(before_close, reference_before_close):
+        got, expected = await _error_of(got_call), await _error_of(expected_call)
+        assert isinstance(got, StorageError)
+        assert (type(got), str(got)) == (type(expected), str(expected))
     for make in calls:
         got, expected = await _error_of(make(backend)), await _error_of(make(reference))
         assert isinstance(got, StorageError)

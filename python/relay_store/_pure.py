@@ -43,9 +43,10 @@ def _require_agent_id(agent_id: object) -> None:
     text = cast(str, agent_id)
     # A lone surrogate cannot be part of a key: no UTF-8 text (a Redis key,
     # a JSON document) can carry it, so the native backends refuse it too.
-    if not text.isascii():
+    # str's own methods: a str subclass may override them.
+    if not str.isascii(text):
         try:
-            text.encode("utf-8")
+            str.encode(text, "utf-8")
         except UnicodeEncodeError:
             raise ValueError("agent_id is not valid Unicode text (it holds a lone surrogate)") from None
 
@@ -198,8 +199,11 @@ class PyInMemoryBackend:
                 f"not {type(observations).__name__}"
             )
         snapshot = tuple(observations)
+        # Every element's type first, then whether it can be written, as the
+        # native backends check them.
         for position, observation in enumerate(snapshot):
             _require(observation, PromptIR, f"observations[{position}]")
+        for observation in snapshot:
             _ensure_writable(observation)
         self._observations[agent_id] = snapshot
 

@@ -59,35 +59,68 @@ impl Default for Json {
 /// last counts.
 impl PartialEq for Json {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str() || same_value(self.as_str(), other.as_str())
+        self.as_str() == other.as_str() || same_value(self.as_str(), other.as_str(), 0)
     }
 }
 
-/// Two compact JSON texts, compared as Python values.
-fn same_value(a: &str, b: &str) -> bool {
+/// Two compact JSON texts, compared as Python values. Fields nest at most
+/// `FIELD_DEPTH + 1` levels (see `Wire::de` below); past that, which only
+/// hand-made values reach, the text alone decides, so the recursion stays
+/// bounded.
+fn same_value(a: &str, b: &str, depth: usize) -> bool {
     use std::collections::BTreeMap;
-    type Object<'a> = BTreeMap<String, &'a RawValue>;
+    type Object<'a> = BTreeMap<Text, &'a RawValue>;
+    if depth > FIELD_DEPTH + 1 {
+        return a == b;
+    }
+    let same = |x: &RawValue, y: &RawValue| same_value(x.get(), y.get(), depth + 1);
     match (a.as_bytes().first(), b.as_bytes().first()) {
         (Some(b'{'), Some(b'{')) => match (serde_json::from_str::<Object<'_>>(a), serde_json::from_str::<Object<'_>>(b)) {
-            (Ok(x), Ok(y)) => {
-                x.len() == y.len() && x.iter().zip(&y).all(|((kx, vx), (ky, vy))| kx == ky && same_value(vx.get(), vy.get()))
-            }
+            (Ok(x), Ok(y)) => x.len() == y.len() && x.iter().zip(&y).all(|((kx, vx), (ky, vy))| kx == ky && same(vx, vy)),
             _ => false,
         },
         (Some(b'['), Some(b'[')) => {
             match (serde_json::from_str::<Vec<&RawValue>>(a), serde_json::from_str::<Vec<&RawValue>>(b)) {
-                (Ok(x), Ok(y)) => x.len() == y.len() && x.iter().zip(&y).all(|(vx, vy)| same_value(vx.get(), vy.get())),
+                (Ok(x), Ok(y)) => x.len() == y.len() && x.iter().zip(&y).all(|(vx, vy)| same(vx, vy)),
                 _ => false,
             }
         }
         (Some(b'"'), Some(b'"')) => {
-            matches!((serde_json::from_str::<String>(a), serde_json::from_str::<String>(b)), (Ok(x), Ok(y)) if x == y)
+            matches!((serde_json::from_str::<Text>(a), serde_json::from_str::<Text>(b)), (Ok(x), Ok(y)) if x == y)
         }
         (Some(b'n'), Some(b'n')) => true,
         _ => match (Number::of(a), Number::of(b)) {
             (Some(x), Some(y)) => x == y,
             _ => false,
         },
+    }
+}
+
+/// A JSON string as the code points Python's `json.loads` makes of it, in
+/// WTF-8: escapes decoded, a surrogate pair joined, a lone surrogate kept
+/// (valid JSON, which no Rust `String` can hold).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Text(Vec<u8>);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Text, E> {
+                Ok(Text(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Text, E> {
+                Ok(Text(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.as_bytes().to_vec()))
+            }
+        }
+        d.deserialize_byte_buf(V)
     }
 }
 
@@ -149,19 +182,79 @@ impl Wire for Json {
     }
     fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(d)?;
-        Ok(match compact(raw.get()) {
+        let shape = Shape::of(raw.get().as_bytes());
+        if shape.nesting > FIELD_DEPTH + 1 {
+            return Err(serde::de::Error::custom(format_args!(
+                "a JSON field nested {} levels deep; at most {} are kept, so that what is read can be written back",
+                shape.nesting,
+                FIELD_DEPTH + 1
+            )));
+        }
+        Ok(match shape.first_whitespace {
             // Whitespace between tokens (a pretty-printing writer): drop it,
             // since stored values are compact JSON.
-            Some(text) => Json(RawValue::from_string(text).map_err(serde::de::Error::custom)?),
+            Some(first) => Json(RawValue::from_string(compact(raw.get(), first)).map_err(serde::de::Error::custom)?),
             None => Json(raw),
         })
     }
 }
 
-/// The text without whitespace outside strings, or `None` when it has none
-/// (the common case: every writer we know of writes compact JSON).
-fn compact(text: &str) -> Option<String> {
-    let first = first_whitespace_outside_strings(text.as_bytes())?;
+/// How deep a JSON field may nest (a scalar is 0, `[1]` is 1). Readers,
+/// NeMo Relay's included, stop at 128 levels for a whole document, and a
+/// record adds a few around its fields; the Python layer refuses deeper
+/// values when a model is built, and reading refuses them too.
+pub const FIELD_DEPTH: usize = 120;
+
+/// What one pass over a JSON text finds outside its strings.
+struct Shape {
+    first_whitespace: Option<usize>,
+    nesting: usize,
+}
+
+impl Shape {
+    /// Skips string bodies with `memchr` (SIMD), so spaces inside strings,
+    /// which are common, cost almost nothing.
+    fn of(bytes: &[u8]) -> Shape {
+        let (mut first_whitespace, mut depth, mut nesting) = (None, 0usize, 0usize);
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b' ' | b'\n' | b'\r' | b'\t' => {
+                    first_whitespace = first_whitespace.or(Some(i));
+                    i += 1;
+                }
+                b'[' | b'{' => {
+                    depth += 1;
+                    nesting = nesting.max(depth);
+                    i += 1;
+                }
+                b']' | b'}' => {
+                    depth = depth.saturating_sub(1);
+                    i += 1;
+                }
+                b'"' => {
+                    i += 1;
+                    loop {
+                        let Some(at) = memchr::memchr2(b'"', b'\\', &bytes[i..]) else { return Shape { first_whitespace, nesting } };
+                        let j = i + at;
+                        if bytes[j] == b'\\' {
+                            i = j + 2;
+                        } else {
+                            i = j + 1;
+                            break;
+                        }
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        Shape { first_whitespace, nesting }
+    }
+}
+
+/// The text without whitespace outside strings; `first` is where the first
+/// such whitespace is.
+fn compact(text: &str, first: usize) -> String {
     let mut out = String::with_capacity(text.len());
     out.push_str(&text[..first]);
     let (mut in_string, mut escaped) = (false, false);
@@ -181,32 +274,7 @@ fn compact(text: &str) -> Option<String> {
             out.push(ch);
         }
     }
-    Some(out)
-}
-
-/// Skips string bodies with `memchr` (SIMD), so spaces inside strings, which
-/// are common, cost almost nothing.
-fn first_whitespace_outside_strings(bytes: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b' ' | b'\n' | b'\r' | b'\t' => return Some(i),
-            b'"' => {
-                i += 1;
-                loop {
-                    let j = i + memchr::memchr2(b'"', b'\\', &bytes[i..])?;
-                    if bytes[j] == b'\\' {
-                        i = j + 2;
-                    } else {
-                        i = j + 1;
-                        break;
-                    }
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    None
+    out
 }
 
 #[cfg(test)]
@@ -253,6 +321,8 @@ mod tests {
             (r#""\u0041\n""#, "\"A\\n\""),
             (r#"{"a":1,"b":[true,{"c":null}]}"#, r#"{"b":[1,{"c":null}],"a":1.0}"#),
             (r#"{"a":1,"a":2}"#, r#"{"a":2}"#),
+            (r#"{"\ud800":"\udfff","b":1}"#, r#"{"b":1.0,"\ud800":"\udfff"}"#),
+            (r#""\ud83d\ude00""#, "\"\u{1f600}\""),
         ];
         for (a, b) in equal {
             assert_eq!(j(a), j(b), "{a} == {b}");
@@ -273,11 +343,28 @@ mod tests {
             (r#"{"a":1}"#, r#"{"b":1}"#),
             ("[1e400]", "[-1e400]"),
             ("{}", "[]"),
+            (r#""\ud800""#, r#""\ud801""#),
+            (r#""\ud83d""#, r#""\ud83d\ude00""#),
         ];
         for (a, b) in different {
             assert_ne!(j(a), j(b), "{a} != {b}");
             assert_ne!(j(b), j(a), "{b} != {a}");
         }
+    }
+
+    #[test]
+    fn nesting_is_bounded_when_read_and_when_compared() {
+        let nested = |levels: usize, leaf: &str| format!("{}{leaf}{}", "[".repeat(levels), "]".repeat(levels));
+        assert!(from_json::<Json>(nested(FIELD_DEPTH + 1, "1").as_bytes()).is_ok());
+        let err = from_json::<Json>(nested(FIELD_DEPTH + 2, "1").as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("nested 122 levels deep"), "{err}");
+        // Far deeper than any field can be, built by hand: compared without
+        // recursing all the way down (this would overflow the stack).
+        let deep = |leaf: &str| Json::from_compact_text(nested(20_000, leaf)).unwrap();
+        assert_ne!(deep("1"), deep("1.0"));
+        assert_eq!(deep("1"), deep("1"));
+        let (a, b) = (from_json::<Json>(nested(FIELD_DEPTH + 1, "1").as_bytes()).unwrap(), nested(FIELD_DEPTH + 1, "1.0"));
+        assert_eq!(a, from_json::<Json>(b.as_bytes()).unwrap());
     }
 
     #[test]

@@ -29,15 +29,18 @@ impl ProcessId {
     pub fn current() -> ProcessId {
         // Registered before anything that depends on it is made, and so
         // before any fork that could copy such a thing.
+        // (Not a `Once`: a fork while another thread ran it would leave the
+        // child's copy stuck half-run. Two threads racing here may both
+        // register, which only makes a child count its fork twice.)
         #[cfg(unix)]
         {
-            static REGISTER: std::sync::Once = std::sync::Once::new();
-            REGISTER.call_once(|| {
+            static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !REGISTERED.swap(true, Ordering::AcqRel) {
                 // SAFETY: the handler only increments an atomic, which is
                 // allowed in a child between fork and exec.
                 let failed = unsafe { libc::pthread_atfork(None, None, Some(count_fork)) };
                 assert_eq!(failed, 0, "pthread_atfork failed");
-            });
+            }
         }
         ProcessId { pid: std::process::id(), forks: FORKS.load(Ordering::Relaxed) }
     }
@@ -120,7 +123,7 @@ mod tests {
     #[test]
     fn a_forked_child_counts_the_fork() {
         let parent = ProcessId::current();
-        // SAFETY: the child only reads an atomic and the pid, then exits
+        // SAFETY: the child only reads atomics and the pid, then exits
         // without running any destructor.
         match unsafe { libc::fork() } {
             -1 => panic!("fork failed"),

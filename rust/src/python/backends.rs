@@ -101,9 +101,11 @@ fn prompt_irs(observations: &Bound<'_, PyAny>) -> PyResult<Observations> {
     let Some(seq) = observations.cast::<pyo3::types::PySequence>().ok().filter(|_| !textual) else {
         return Err(must_be("observations must be a sequence of PromptIR", observations));
     };
-    let mut out = Vec::with_capacity(seq.len().unwrap_or(0));
-    for (i, item) in seq.try_iter()?.enumerate() {
-        let item = item?;
+    // One snapshot first, as `tuple(observations)` takes it: an error while
+    // iterating comes before any complaint about an element.
+    let items = seq.to_tuple()?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
         match item.cast::<PyPromptIR>() {
             Ok(ir) => out.push(ir.get().0.clone()),
             Err(_) => return Err(must_be(&format!("observations[{i}] must be PromptIR"), &item)),
@@ -119,111 +121,112 @@ fn prompt_irs(observations: &Bound<'_, PyAny>) -> PyResult<Observations> {
 /// and `fn close_backend(&self)`.
 macro_rules! backend_methods {
     ($class:ident, $run:path, { $($extra:tt)* }) => {
-        impl $class {
-            /// A call whose arguments were refused raises when awaited, as
-            /// a coroutine does; a closed backend's error comes first, as the
-            /// pure backend checks that first.
-            fn refused(&self, name: &'static str, err: PyErr) -> NativeCall {
-                let err = match self.backend() {
-                    Err(closed) => PyErr::from(closed),
-                    Ok(_) => err,
-                };
-                NativeCall::inline(name, Box::new(move |_| Err(err)))
-            }
-        }
-
         #[pymethods]
         impl $class {
-            fn store_run(&self, record: &Bound<'_, PyAny>) -> NativeCall {
-                let record = match model::<PyRunRecord>(record, "record", "RunRecord") {
-                    Ok(r) => r.get().0.clone(),
-                    Err(e) => return self.refused("store_run", e),
-                };
-                let b = self.backend();
-                $run("store_run", async move { b?.store_run(record).await }, none)
+            fn store_run(slf: Py<Self>, record: Py<PyAny>) -> NativeCall {
+                NativeCall::deferred("store_run", Box::new(move |py| {
+                    let b = slf.get().backend()?;
+                    let record = model::<PyRunRecord>(record.bind(py), "record", "RunRecord")?.get().0.clone();
+                    Ok($run("store_run", async move { b.store_run(record).await }, none))
+                }))
             }
 
-            fn list_runs(&self, agent_id: &Bound<'_, PyAny>) -> NativeCall {
-                let agent_id = match agent_id_of(agent_id) { Ok(a) => a, Err(e) => return self.refused("list_runs", e) };
-                let b = self.backend();
-                $run("list_runs", async move { b?.list_runs(&agent_id).await }, |py, runs| many(py, &runs))
+            fn list_runs(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
+                NativeCall::deferred("list_runs", Box::new(move |py| {
+                    let b = slf.get().backend()?;
+                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                    Ok($run("list_runs", async move { b.list_runs(&agent_id).await }, |py, runs| many(py, &runs)))
+                }))
             }
 
-            fn store_plan(&self, plan: &Bound<'_, PyAny>) -> NativeCall {
-                let plan = match model::<PyExecutionPlan>(plan, "plan", "ExecutionPlan") {
-                    Ok(p) => p.get().0.clone(),
-                    Err(e) => return self.refused("store_plan", e),
-                };
-                let b = self.backend();
-                $run("store_plan", async move { b?.store_plan(plan).await }, none)
+            fn store_plan(slf: Py<Self>, plan: Py<PyAny>) -> NativeCall {
+                NativeCall::deferred("store_plan", Box::new(move |py| {
+                    let b = slf.get().backend()?;
+                    let plan = model::<PyExecutionPlan>(plan.bind(py), "plan", "ExecutionPlan")?.get().0.clone();
+                    Ok($run("store_plan", async move { b.store_plan(plan).await }, none))
+                }))
             }
 
-            fn load_plan(&self, agent_id: &Bound<'_, PyAny>) -> NativeCall {
-                let agent_id = match agent_id_of(agent_id) { Ok(a) => a, Err(e) => return self.refused("load_plan", e) };
-                let b = self.backend();
-                $run("load_plan", async move { b?.load_plan(&agent_id).await }, one)
+            fn load_plan(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
+                NativeCall::deferred("load_plan", Box::new(move |py| {
+                    let b = slf.get().backend()?;
+                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                    Ok($run("load_plan", async move { b.load_plan(&agent_id).await }, one))
+                }))
             }
 
-            fn store_trie(&self, agent_id: &Bound<'_, PyAny>, envelope: &Bound<'_, PyAny>) -> NativeCall {
-                let args = agent_id_of(agent_id)
-                    .and_then(|a| Ok((a, model::<PyTrieEnvelope>(envelope, "envelope", "TrieEnvelope")?.get().0.clone())));
-                let (agent_id, envelope) = match args { Ok(a) => a, Err(e) => return self.refused("store_trie", e) };
-                let b = self.backend();
-                $run("store_trie", async move { b?.store_trie(&agent_id, envelope).await }, none)
+            fn store_trie(slf: Py<Self>, agent_id: Py<PyAny>, envelope: Py<PyAny>) -> NativeCall {
+                NativeCall::deferred("store_trie", Box::new(move |py| {
+                    let b = slf.get().backend()?;
+                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                    let envelope = model::<PyTrieEnvelope>(envelope.bind(py), "envelope", "TrieEnvelope")?.get().0.clone();
+                    Ok($run("store_trie", async move { b.store_trie(&agent_id, envelope).await }, none))
+                }))
             }
 
-            fn load_trie(&self, agent_id: &Bound<'_, PyAny>) -> NativeCall {
-                let agent_id = match agent_id_of(agent_id) { Ok(a) => a, Err(e) => return self.refused("load_trie", e) };
-                let b = self.backend();
-                $run("load_trie", async move { b?.load_trie(&agent_id).await }, one)
+            fn load_trie(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
+                NativeCall::deferred("load_trie", Box::new(move |py| {
+                    let b = slf.get().backend()?;
+                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                    Ok($run("load_trie", async move { b.load_trie(&agent_id).await }, one))
+                }))
             }
 
-            fn store_accumulators(&self, agent_id: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> NativeCall {
-                let args = agent_id_of(agent_id).and_then(|a| {
-                    Ok((a, model::<PyAccumulatorState>(state, "state", "AccumulatorState")?.get().0.clone()))
-                });
-                let (agent_id, state) = match args { Ok(a) => a, Err(e) => return self.refused("store_accumulators", e) };
-                let b = self.backend();
-                $run("store_accumulators", async move { b?.store_accumulators(&agent_id, state).await }, none)
+            fn store_accumulators(slf: Py<Self>, agent_id: Py<PyAny>, state: Py<PyAny>) -> NativeCall {
+                NativeCall::deferred("store_accumulators", Box::new(move |py| {
+                    let b = slf.get().backend()?;
+                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                    let state = model::<PyAccumulatorState>(state.bind(py), "state", "AccumulatorState")?.get().0.clone();
+                    Ok($run("store_accumulators", async move { b.store_accumulators(&agent_id, state).await }, none))
+                }))
             }
 
-            fn load_accumulators(&self, agent_id: &Bound<'_, PyAny>) -> NativeCall {
-                let agent_id = match agent_id_of(agent_id) { Ok(a) => a, Err(e) => return self.refused("load_accumulators", e) };
-                let b = self.backend();
-                $run("load_accumulators", async move { b?.load_accumulators(&agent_id).await }, one)
+            fn load_accumulators(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
+                NativeCall::deferred("load_accumulators", Box::new(move |py| {
+                    let b = slf.get().backend()?;
+                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                    Ok($run("load_accumulators", async move { b.load_accumulators(&agent_id).await }, one))
+                }))
             }
 
-            fn store_observations(&self, agent_id: &Bound<'_, PyAny>, observations: &Bound<'_, PyAny>) -> NativeCall {
-                let args = agent_id_of(agent_id).and_then(|a| Ok((a, prompt_irs(observations)?)));
-                let (agent_id, observations) = match args { Ok(a) => a, Err(e) => return self.refused("store_observations", e) };
-                let b = self.backend();
-                $run("store_observations", async move { b?.store_observations(&agent_id, Arc::new(observations)).await }, none)
+            fn store_observations(slf: Py<Self>, agent_id: Py<PyAny>, observations: Py<PyAny>) -> NativeCall {
+                NativeCall::deferred("store_observations", Box::new(move |py| {
+                    let b = slf.get().backend()?;
+                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                    let observations = Arc::new(prompt_irs(observations.bind(py))?);
+                    Ok($run("store_observations", async move { b.store_observations(&agent_id, observations).await }, none))
+                }))
             }
 
-            fn load_observations(&self, agent_id: &Bound<'_, PyAny>) -> NativeCall {
-                let agent_id = match agent_id_of(agent_id) { Ok(a) => a, Err(e) => return self.refused("load_observations", e) };
-                let b = self.backend();
-                $run("load_observations", async move { b?.load_observations(&agent_id).await }, |py, loaded: Option<Arc<Observations>>| {
-                    match loaded {
-                        Some(obs) => many(py, obs.iter()),
-                        None => Ok(py.None()),
-                    }
-                })
+            fn load_observations(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
+                NativeCall::deferred("load_observations", Box::new(move |py| {
+                    let b = slf.get().backend()?;
+                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                    Ok($run("load_observations", async move { b.load_observations(&agent_id).await }, |py, loaded: Option<Arc<Observations>>| {
+                        match loaded {
+                            Some(obs) => many(py, obs.iter()),
+                            None => Ok(py.None()),
+                        }
+                    }))
+                }))
             }
 
-            fn store_stability(&self, agent_id: &Bound<'_, PyAny>, result: &Bound<'_, PyAny>) -> NativeCall {
-                let args = agent_id_of(agent_id).and_then(|a| {
-                    Ok((a, model::<PyStabilityAnalysisResult>(result, "result", "StabilityAnalysisResult")?.get().0.clone()))
-                });
-                let (agent_id, result) = match args { Ok(a) => a, Err(e) => return self.refused("store_stability", e) };
-                let b = self.backend();
-                $run("store_stability", async move { b?.store_stability(&agent_id, result).await }, none)
+            fn store_stability(slf: Py<Self>, agent_id: Py<PyAny>, result: Py<PyAny>) -> NativeCall {
+                NativeCall::deferred("store_stability", Box::new(move |py| {
+                    let b = slf.get().backend()?;
+                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                    let result =
+                        model::<PyStabilityAnalysisResult>(result.bind(py), "result", "StabilityAnalysisResult")?.get().0.clone();
+                    Ok($run("store_stability", async move { b.store_stability(&agent_id, result).await }, none))
+                }))
             }
 
-            fn load_stability(&self, agent_id: &Bound<'_, PyAny>) -> NativeCall {
-                let agent_id = match agent_id_of(agent_id) { Ok(a) => a, Err(e) => return self.refused("load_stability", e) };
-                let b = self.backend();
-                $run("load_stability", async move { b?.load_stability(&agent_id).await }, one)
+            fn load_stability(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
+                NativeCall::deferred("load_stability", Box::new(move |py| {
+                    let b = slf.get().backend()?;
+                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                    Ok($run("load_stability", async move { b.load_stability(&agent_id).await }, one))
+                }))
             }
 
             /// Closes when awaited, like every other call.

@@ -48,7 +48,14 @@ pub fn finish<T: Send + 'static>(
     })
 }
 
+/// Reads a call's arguments and starts it, at the first `send`.
+pub type Start = Box<dyn FnOnce(Python<'_>) -> PyResult<NativeCall> + Send>;
+
 enum State {
+    /// Arguments not read yet: that happens at the first `send`, as the
+    /// body of an `async def` reads its arguments when awaited, not when
+    /// called.
+    Deferred(Start),
     /// Runs on the first `send`, on the caller's thread.
     Inline(Finish),
     /// Spawned on tokio at the first `send`.
@@ -111,6 +118,12 @@ pub struct NativeCall {
 }
 
 impl NativeCall {
+    /// A call whose arguments `start` reads when first awaited, then returns
+    /// the call that does the work.
+    pub fn deferred(name: &'static str, start: Start) -> Self {
+        NativeCall { name, state: Mutex::new(State::Deferred(start)), awaited: AtomicBool::new(false) }
+    }
+
     pub fn inline(name: &'static str, finish: Finish) -> Self {
         NativeCall { name, state: Mutex::new(State::Inline(finish)), awaited: AtomicBool::new(false) }
     }
@@ -162,11 +175,20 @@ impl NativeCall {
         // code runs: Python may switch threads, and another thread touching
         // this call must not block on the lock while holding the GIL.
         let state = std::mem::replace(&mut *self.lock(), State::Done);
-        if !value.is_none() && matches!(state, State::Inline(_) | State::Pending(_)) {
+        if !value.is_none() && matches!(state, State::Deferred(_) | State::Inline(_) | State::Pending(_)) {
             *self.lock() = state;
             return Err(PyTypeError::new_err("can't send non-None value to a just-started coroutine"));
         }
         self.awaited.store(true, Ordering::Relaxed);
+        let state = match state {
+            // A bad argument raises here, like the first line of a coroutine.
+            State::Deferred(start) => {
+                let mut started = start(py)?;
+                *started.awaited.get_mut() = true;
+                std::mem::replace(started.state.get_mut().unwrap_or_else(|e| e.into_inner()), State::Done)
+            }
+            other => other,
+        };
         match state {
             State::Inline(finish) => Err(stop(finish(py)?)),
             State::Pending(work) => {
@@ -209,6 +231,7 @@ impl NativeCall {
                 }
             }
             State::Done => Err(PyRuntimeError::new_err("cannot reuse an already awaited relay_store call")),
+            State::Deferred(_) => unreachable!("started above"),
         }
     }
 
@@ -275,7 +298,7 @@ impl Drop for NativeCall {
             return;
         }
         let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        if matches!(state, State::Inline(_) | State::Pending(_)) {
+        if matches!(state, State::Deferred(_) | State::Inline(_) | State::Pending(_)) {
             Python::attach(|py| {
                 // Deallocation can happen while an exception is being raised
                 // (the call was an argument of a call that failed): keep it.

@@ -21,6 +21,8 @@ static SPIN: OnceLock<Duration> = OnceLock::new();
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Fork counting starts now, before any thread of ours exists.
+    crate::process::ProcessId::current();
     // A bad setting fails the import, naming the variable, rather than the
     // first call or nothing at all.
     let value = std::env::var_os(SPIN_VAR).map(|v| v.to_string_lossy().into_owned());

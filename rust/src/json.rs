@@ -185,7 +185,7 @@ impl Wire for Json {
         let shape = Shape::of(raw.get().as_bytes());
         if shape.nesting > FIELD_DEPTH + 1 {
             return Err(serde::de::Error::custom(format_args!(
-                "a JSON field nested {} levels deep; at most {} are kept, so that what is read can be written back",
+                "a JSON field nested {} levels deep; at most {} are read (readers of whole records, NeMo Relay's included, stop at 128)",
                 shape.nesting,
                 FIELD_DEPTH + 1
             )));
@@ -235,7 +235,9 @@ impl Shape {
                 b'"' => {
                     i += 1;
                     loop {
-                        let Some(at) = memchr::memchr2(b'"', b'\\', &bytes[i..]) else { return Shape { first_whitespace, nesting } };
+                        let Some(at) = bytes.get(i..).and_then(|rest| memchr::memchr2(b'"', b'\\', rest)) else {
+                            return Shape { first_whitespace, nesting };
+                        };
                         let j = i + at;
                         if bytes[j] == b'\\' {
                             i = j + 2;

@@ -29,17 +29,20 @@ impl ProcessId {
     pub fn current() -> ProcessId {
         // Registered before anything that depends on it is made, and so
         // before any fork that could copy such a thing.
-        // (Not a `Once`: a fork while another thread ran it would leave the
-        // child's copy stuck half-run. Two threads racing here may both
-        // register, which only makes a child count its fork twice.)
+        // A plain read once registered, as this runs on every call. (Not a
+        // `Once`: a fork while another thread ran it would leave the child's
+        // copy stuck half-run. Two threads racing here may both register,
+        // which only makes a child count its fork twice; the module
+        // registers at import, before any thread of ours exists.)
         #[cfg(unix)]
         {
             static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-            if !REGISTERED.swap(true, Ordering::AcqRel) {
+            if !REGISTERED.load(Ordering::Acquire) {
                 // SAFETY: the handler only increments an atomic, which is
                 // allowed in a child between fork and exec.
                 let failed = unsafe { libc::pthread_atfork(None, None, Some(count_fork)) };
                 assert_eq!(failed, 0, "pthread_atfork failed");
+                REGISTERED.store(true, Ordering::Release);
             }
         }
         ProcessId { pid: std::process::id(), forks: FORKS.load(Ordering::Relaxed) }

@@ -427,7 +427,7 @@ impl PyField for Digest {
 /// 128 levels: deeper values would be written but never read back. A record
 /// adds a few levels around its JSON fields, so a field may nest 120; a
 /// whole document (`from_dict`) 127. Also stops a cycle.
-pub const FIELD_DEPTH: usize = 120;
+pub use crate::json::FIELD_DEPTH;
 pub const DOCUMENT_DEPTH: usize = 127;
 
 /// Plain Python JSON data (dict, list, tuple, str, int, float, bool, None)

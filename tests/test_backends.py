@@ -749,3 +749,22 @@ async def test_a_call_never_awaited_warns_as_a_coroutine_does(backend: StorageBa
 async def test_a_call_dropped_while_an_error_is_raised_keeps_that_error(backend: StorageBackend) -> None:
     with pytest.warns(RuntimeWarning, match="never awaited"), pytest.raises(IndexError):
         [backend.store_run(rs.RunRecord(agent_id="a"))][5]  # the call is dropped as IndexError is raised
+
+
+class _Holder(list):  # type: ignore[type-arg]
+    """A list that can be weakly referenced."""
+
+
+async def test_a_call_never_awaited_is_collected_from_a_cycle_and_warns(backend: StorageBackend) -> None:
+    """A call holds its arguments until awaited; one that an argument holds
+    in turn is still collected, and warns as a forgotten coroutine does."""
+    import gc
+    import weakref
+
+    holder = _Holder()
+    holder.append(backend.store_observations(agent(), holder))
+    collected = weakref.ref(holder)
+    del holder
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        gc.collect()
+    assert collected() is None

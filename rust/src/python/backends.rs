@@ -124,109 +124,109 @@ macro_rules! backend_methods {
         #[pymethods]
         impl $class {
             fn store_run(slf: Py<Self>, record: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("store_run", Box::new(move |py| {
-                    let b = slf.get().backend()?;
-                    let record = model::<PyRunRecord>(record.bind(py), "record", "RunRecord")?.get().0.clone();
+                NativeCall::deferred("store_run", vec![slf.into_any(), record], |args| {
+                    let b = args[0].cast::<Self>()?.get().backend()?;
+                    let record = model::<PyRunRecord>(&args[1], "record", "RunRecord")?.get().0.clone();
                     Ok($run("store_run", async move { b.store_run(record).await }, none))
-                }))
+                })
             }
 
             fn list_runs(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("list_runs", Box::new(move |py| {
-                    let b = slf.get().backend()?;
-                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                NativeCall::deferred("list_runs", vec![slf.into_any(), agent_id], |args| {
+                    let b = args[0].cast::<Self>()?.get().backend()?;
+                    let agent_id = agent_id_of(&args[1])?;
                     Ok($run("list_runs", async move { b.list_runs(&agent_id).await }, |py, runs| many(py, &runs)))
-                }))
+                })
             }
 
             fn store_plan(slf: Py<Self>, plan: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("store_plan", Box::new(move |py| {
-                    let b = slf.get().backend()?;
-                    let plan = model::<PyExecutionPlan>(plan.bind(py), "plan", "ExecutionPlan")?.get().0.clone();
+                NativeCall::deferred("store_plan", vec![slf.into_any(), plan], |args| {
+                    let b = args[0].cast::<Self>()?.get().backend()?;
+                    let plan = model::<PyExecutionPlan>(&args[1], "plan", "ExecutionPlan")?.get().0.clone();
                     Ok($run("store_plan", async move { b.store_plan(plan).await }, none))
-                }))
+                })
             }
 
             fn load_plan(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("load_plan", Box::new(move |py| {
-                    let b = slf.get().backend()?;
-                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                NativeCall::deferred("load_plan", vec![slf.into_any(), agent_id], |args| {
+                    let b = args[0].cast::<Self>()?.get().backend()?;
+                    let agent_id = agent_id_of(&args[1])?;
                     Ok($run("load_plan", async move { b.load_plan(&agent_id).await }, one))
-                }))
+                })
             }
 
             fn store_trie(slf: Py<Self>, agent_id: Py<PyAny>, envelope: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("store_trie", Box::new(move |py| {
-                    let b = slf.get().backend()?;
-                    let agent_id = agent_id_of(agent_id.bind(py))?;
-                    let envelope = model::<PyTrieEnvelope>(envelope.bind(py), "envelope", "TrieEnvelope")?.get().0.clone();
+                NativeCall::deferred("store_trie", vec![slf.into_any(), agent_id, envelope], |args| {
+                    let b = args[0].cast::<Self>()?.get().backend()?;
+                    let agent_id = agent_id_of(&args[1])?;
+                    let envelope = model::<PyTrieEnvelope>(&args[2], "envelope", "TrieEnvelope")?.get().0.clone();
                     Ok($run("store_trie", async move { b.store_trie(&agent_id, envelope).await }, none))
-                }))
+                })
             }
 
             fn load_trie(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("load_trie", Box::new(move |py| {
-                    let b = slf.get().backend()?;
-                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                NativeCall::deferred("load_trie", vec![slf.into_any(), agent_id], |args| {
+                    let b = args[0].cast::<Self>()?.get().backend()?;
+                    let agent_id = agent_id_of(&args[1])?;
                     Ok($run("load_trie", async move { b.load_trie(&agent_id).await }, one))
-                }))
+                })
             }
 
             fn store_accumulators(slf: Py<Self>, agent_id: Py<PyAny>, state: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("store_accumulators", Box::new(move |py| {
-                    let b = slf.get().backend()?;
-                    let agent_id = agent_id_of(agent_id.bind(py))?;
-                    let state = model::<PyAccumulatorState>(state.bind(py), "state", "AccumulatorState")?.get().0.clone();
+                NativeCall::deferred("store_accumulators", vec![slf.into_any(), agent_id, state], |args| {
+                    let b = args[0].cast::<Self>()?.get().backend()?;
+                    let agent_id = agent_id_of(&args[1])?;
+                    let state = model::<PyAccumulatorState>(&args[2], "state", "AccumulatorState")?.get().0.clone();
                     Ok($run("store_accumulators", async move { b.store_accumulators(&agent_id, state).await }, none))
-                }))
+                })
             }
 
             fn load_accumulators(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("load_accumulators", Box::new(move |py| {
-                    let b = slf.get().backend()?;
-                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                NativeCall::deferred("load_accumulators", vec![slf.into_any(), agent_id], |args| {
+                    let b = args[0].cast::<Self>()?.get().backend()?;
+                    let agent_id = agent_id_of(&args[1])?;
                     Ok($run("load_accumulators", async move { b.load_accumulators(&agent_id).await }, one))
-                }))
+                })
             }
 
             fn store_observations(slf: Py<Self>, agent_id: Py<PyAny>, observations: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("store_observations", Box::new(move |py| {
-                    let b = slf.get().backend()?;
-                    let agent_id = agent_id_of(agent_id.bind(py))?;
-                    let observations = Arc::new(prompt_irs(observations.bind(py))?);
+                NativeCall::deferred("store_observations", vec![slf.into_any(), agent_id, observations], |args| {
+                    let b = args[0].cast::<Self>()?.get().backend()?;
+                    let agent_id = agent_id_of(&args[1])?;
+                    let observations = Arc::new(prompt_irs(&args[2])?);
                     Ok($run("store_observations", async move { b.store_observations(&agent_id, observations).await }, none))
-                }))
+                })
             }
 
             fn load_observations(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("load_observations", Box::new(move |py| {
-                    let b = slf.get().backend()?;
-                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                NativeCall::deferred("load_observations", vec![slf.into_any(), agent_id], |args| {
+                    let b = args[0].cast::<Self>()?.get().backend()?;
+                    let agent_id = agent_id_of(&args[1])?;
                     Ok($run("load_observations", async move { b.load_observations(&agent_id).await }, |py, loaded: Option<Arc<Observations>>| {
                         match loaded {
                             Some(obs) => many(py, obs.iter()),
                             None => Ok(py.None()),
                         }
                     }))
-                }))
+                })
             }
 
             fn store_stability(slf: Py<Self>, agent_id: Py<PyAny>, result: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("store_stability", Box::new(move |py| {
-                    let b = slf.get().backend()?;
-                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                NativeCall::deferred("store_stability", vec![slf.into_any(), agent_id, result], |args| {
+                    let b = args[0].cast::<Self>()?.get().backend()?;
+                    let agent_id = agent_id_of(&args[1])?;
                     let result =
-                        model::<PyStabilityAnalysisResult>(result.bind(py), "result", "StabilityAnalysisResult")?.get().0.clone();
+                        model::<PyStabilityAnalysisResult>(&args[2], "result", "StabilityAnalysisResult")?.get().0.clone();
                     Ok($run("store_stability", async move { b.store_stability(&agent_id, result).await }, none))
-                }))
+                })
             }
 
             fn load_stability(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("load_stability", Box::new(move |py| {
-                    let b = slf.get().backend()?;
-                    let agent_id = agent_id_of(agent_id.bind(py))?;
+                NativeCall::deferred("load_stability", vec![slf.into_any(), agent_id], |args| {
+                    let b = args[0].cast::<Self>()?.get().backend()?;
+                    let agent_id = agent_id_of(&args[1])?;
                     Ok($run("load_stability", async move { b.load_stability(&agent_id).await }, one))
-                }))
+                })
             }
 
             /// Closes when awaited, like every other call.

@@ -48,14 +48,16 @@ pub fn finish<T: Send + 'static>(
     })
 }
 
-/// Reads a call's arguments and starts it, at the first `send`.
-pub type Start = Box<dyn FnOnce(Python<'_>) -> PyResult<NativeCall> + Send>;
+/// Reads a call's arguments and starts it, at the first `send`. A plain
+/// function of the held objects, so that the objects themselves stay where
+/// Python's collector can see them (`__traverse__`).
+pub type Start = fn(&[Bound<'_, PyAny>]) -> PyResult<NativeCall>;
 
 enum State {
     /// Arguments not read yet: that happens at the first `send`, as the
     /// body of an `async def` reads its arguments when awaited, not when
     /// called.
-    Deferred(Start),
+    Deferred(Vec<Py<PyAny>>, Start),
     /// Runs on the first `send`, on the caller's thread.
     Inline(Finish),
     /// Spawned on tokio at the first `send`.
@@ -120,8 +122,8 @@ pub struct NativeCall {
 impl NativeCall {
     /// A call whose arguments `start` reads when first awaited, then returns
     /// the call that does the work.
-    pub fn deferred(name: &'static str, start: Start) -> Self {
-        NativeCall { name, state: Mutex::new(State::Deferred(start)), awaited: AtomicBool::new(false) }
+    pub fn deferred(name: &'static str, objects: Vec<Py<PyAny>>, start: Start) -> Self {
+        NativeCall { name, state: Mutex::new(State::Deferred(objects, start)), awaited: AtomicBool::new(false) }
     }
 
     pub fn inline(name: &'static str, finish: Finish) -> Self {
@@ -175,15 +177,16 @@ impl NativeCall {
         // code runs: Python may switch threads, and another thread touching
         // this call must not block on the lock while holding the GIL.
         let state = std::mem::replace(&mut *self.lock(), State::Done);
-        if !value.is_none() && matches!(state, State::Deferred(_) | State::Inline(_) | State::Pending(_)) {
+        if !value.is_none() && matches!(state, State::Deferred(..) | State::Inline(_) | State::Pending(_)) {
             *self.lock() = state;
             return Err(PyTypeError::new_err("can't send non-None value to a just-started coroutine"));
         }
         self.awaited.store(true, Ordering::Relaxed);
         let state = match state {
             // A bad argument raises here, like the first line of a coroutine.
-            State::Deferred(start) => {
-                let mut started = start(py)?;
+            State::Deferred(objects, start) => {
+                let objects: Vec<Bound<'_, PyAny>> = objects.into_iter().map(|o| o.into_bound(py)).collect();
+                let mut started = start(&objects)?;
                 *started.awaited.get_mut() = true;
                 std::mem::replace(started.state.get_mut().unwrap_or_else(|e| e.into_inner()), State::Done)
             }
@@ -231,7 +234,7 @@ impl NativeCall {
                 }
             }
             State::Done => Err(PyRuntimeError::new_err("cannot reuse an already awaited relay_store call")),
-            State::Deferred(_) => unreachable!("started above"),
+            State::Deferred(..) => unreachable!("started above"),
         }
     }
 
@@ -270,6 +273,33 @@ impl NativeCall {
         Err(err)
     }
 
+    /// The objects a call not yet awaited holds (its backend, its
+    /// arguments): one of them may hold the call in turn.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        // Held elsewhere: a step of this call is under way, on a thread that
+        // holds the GIL, so no collection runs meanwhile; skipping is safe.
+        if let Ok(state) = self.state.try_lock() {
+            if let State::Deferred(objects, _) = &*state {
+                for object in objects {
+                    visit.call(object)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Collected in a cycle before it was ever awaited: warn as `Drop` does,
+    /// then let go of the objects.
+    fn __clear__(&self) {
+        let state = std::mem::replace(&mut *self.lock(), State::Done);
+        if let State::Deferred(objects, start) = state {
+            // Put back for `Drop`, which warns when it runs, then drop the
+            // objects now: the cycle is broken either way.
+            *self.lock() = State::Deferred(Vec::new(), start);
+            drop(objects);
+        }
+    }
+
     #[getter]
     fn __name__(&self) -> &'static str {
         self.name
@@ -298,7 +328,7 @@ impl Drop for NativeCall {
             return;
         }
         let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        if matches!(state, State::Deferred(_) | State::Inline(_) | State::Pending(_)) {
+        if matches!(state, State::Deferred(..) | State::Inline(_) | State::Pending(_)) {
             Python::attach(|py| {
                 // Deallocation can happen while an exception is being raised
                 // (the call was an argument of a call that failed): keep it.

@@ -768,3 +768,30 @@ async def test_a_call_never_awaited_is_collected_from_a_cycle_and_warns(backend:
     with pytest.warns(RuntimeWarning, match="never awaited"):
         gc.collect()
     assert collected() is None
+
+
+async def test_a_call_stepped_while_it_reads_its_arguments_says_it_is_executing(backend: StorageBackend) -> None:
+    """Reading arguments may run user code (a sequence's iterator); stepping
+    or closing the very call from there is refused, as for any coroutine,
+    and the call still ends properly."""
+    seen: list[BaseException] = []
+
+    class Observations(list):  # type: ignore[type-arg]
+        call: Any = None
+
+        def __iter__(self) -> Any:
+            for step in (lambda: self.call.send(None), self.call.close, lambda: self.call.throw(KeyError)):
+                try:
+                    step()
+                except Exception as e:  # noqa: BLE001 - the very error is the point
+                    seen.append(e)
+            return super().__iter__()
+
+    a = agent()
+    observations = Observations([prompt()])
+    observations.call = backend.store_observations(a, observations)
+    await observations.call
+    assert [(type(e), str(e)) for e in seen] == [(ValueError, "coroutine already executing")] * 3
+    assert await backend.load_observations(a) == [prompt()]
+    with pytest.raises(RuntimeError, match="cannot reuse"):
+        await observations.call

@@ -25,7 +25,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError};
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
@@ -63,6 +63,9 @@ enum State {
     /// Spawned on tokio at the first `send`.
     Pending(Work),
     Running(Running),
+    /// A step is under way (its Python code may let other code run, which
+    /// may try to step or close this call too).
+    Executing,
     Done,
 }
 
@@ -144,6 +147,28 @@ impl NativeCall {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The state, taken out for one step (`send`, `throw`, `close`), or the
+    /// error Python gives for a coroutine stepped while it runs.
+    fn take_for_step(&self) -> PyResult<State> {
+        let mut state = self.lock();
+        if matches!(*state, State::Executing) {
+            return Err(PyValueError::new_err("coroutine already executing"));
+        }
+        Ok(std::mem::replace(&mut *state, State::Executing))
+    }
+}
+
+/// Ends a step: a call still marked as executing is done.
+struct StepGuard<'a>(&'a NativeCall);
+
+impl Drop for StepGuard<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        if matches!(*state, State::Executing) {
+            *state = State::Done;
+        }
+    }
 }
 
 fn stop(value: Py<PyAny>) -> PyErr {
@@ -176,7 +201,10 @@ impl NativeCall {
         // The state is taken out and the lock released before any Python
         // code runs: Python may switch threads, and another thread touching
         // this call must not block on the lock while holding the GIL.
-        let state = std::mem::replace(&mut *self.lock(), State::Done);
+        let state = self.take_for_step()?;
+        // Whatever way this step ends, the call is done unless it put a
+        // state back.
+        let _step = StepGuard(self);
         if !value.is_none() && matches!(state, State::Deferred(..) | State::Inline(_) | State::Pending(_)) {
             *self.lock() = state;
             return Err(PyTypeError::new_err("can't send non-None value to a just-started coroutine"));
@@ -234,6 +262,7 @@ impl NativeCall {
                 }
             }
             State::Done => Err(PyRuntimeError::new_err("cannot reuse an already awaited relay_store call")),
+            State::Executing => unreachable!("refused by take_for_step"),
             State::Deferred(..) => unreachable!("started above"),
         }
     }
@@ -248,7 +277,8 @@ impl NativeCall {
         value: Option<Bound<'_, PyAny>>,
         traceback: Option<Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let previous = std::mem::replace(&mut *self.lock(), State::Done);
+        let previous = self.take_for_step()?;
+        let _step = StepGuard(self);
         drop(previous); // aborts running work, outside the lock
         let value = value.filter(|v| !v.is_none());
         let instance = if exc.is_instance_of::<pyo3::types::PyType>() {
@@ -291,13 +321,13 @@ impl NativeCall {
     /// Collected in a cycle before it was ever awaited: warn as `Drop` does,
     /// then let go of the objects.
     fn __clear__(&self) {
-        let state = std::mem::replace(&mut *self.lock(), State::Done);
-        if let State::Deferred(objects, start) = state {
-            // Put back for `Drop`, which warns when it runs, then drop the
-            // objects now: the cycle is broken either way.
-            *self.lock() = State::Deferred(Vec::new(), start);
-            drop(objects);
-        }
+        // `Drop` still sees a call never awaited, and warns when it runs;
+        // the objects go now, which breaks the cycle.
+        let objects = match &mut *self.lock() {
+            State::Deferred(objects, _) => std::mem::take(objects),
+            _ => Vec::new(),
+        };
+        drop(objects);
     }
 
     #[getter]
@@ -314,9 +344,11 @@ impl NativeCall {
         format!("<relay_store call {}>", self.name)
     }
 
-    fn close(&self) {
-        let previous = std::mem::replace(&mut *self.lock(), State::Done);
+    fn close(&self) -> PyResult<()> {
+        let previous = self.take_for_step()?;
+        let _step = StepGuard(self);
         drop(previous);
+        Ok(())
     }
 }
 

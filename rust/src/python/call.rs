@@ -306,8 +306,9 @@ impl NativeCall {
     /// The objects a call not yet awaited holds (its backend, its
     /// arguments): one of them may hold the call in turn.
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        // Held elsewhere: a step of this call is under way, on a thread that
-        // holds the GIL, so no collection runs meanwhile; skipping is safe.
+        // The lock is only ever held for a moment, never across Python code;
+        // should it be held anyway, skipping a visit is the safe side.
+        // (During a step the objects sit on that step's stack instead.)
         if let Ok(state) = self.state.try_lock() {
             if let State::Deferred(objects, _) = &*state {
                 for object in objects {
@@ -318,11 +319,10 @@ impl NativeCall {
         Ok(())
     }
 
-    /// Collected in a cycle before it was ever awaited: warn as `Drop` does,
-    /// then let go of the objects.
+    /// Collected in a cycle before it was ever awaited: the objects go now,
+    /// which breaks the cycle, and `Drop` still sees a call never awaited,
+    /// and warns.
     fn __clear__(&self) {
-        // `Drop` still sees a call never awaited, and warns when it runs;
-        // the objects go now, which breaks the cycle.
         let objects = match &mut *self.lock() {
             State::Deferred(objects, _) => std::mem::take(objects),
             _ => Vec::new(),

@@ -13,6 +13,7 @@ pub mod memory;
 pub mod model;
 pub mod process;
 pub mod stats;
+pub mod timestamp;
 pub mod trie_json;
 pub mod redis_backend;
 pub mod wire;

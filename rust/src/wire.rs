@@ -195,18 +195,7 @@ impl Wire for DateTime<Utc> {
     }
 }
 
-/// Only years 1–9999 once in UTC: beyond them chrono writes text that is not
-/// RFC 3339 (`+10000-…`) and Python has no datetime to hold the value.
-pub fn parse_datetime(v: &str) -> Result<DateTime<Utc>, String> {
-    let dt = DateTime::parse_from_rfc3339(v)
-        .map(|dt| dt.with_timezone(&Utc))
-        .map_err(|e| format!("invalid RFC 3339 timestamp {v:?}: {e}"))?;
-    if (1..=9999).contains(&chrono::Datelike::year(&dt)) {
-        Ok(dt)
-    } else {
-        Err(format!("timestamp {v:?} is outside the years 1-9999 in UTC"))
-    }
-}
+pub use crate::timestamp::parse as parse_datetime;
 
 impl<T: Wire> Wire for Option<T> {
     fn ser<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

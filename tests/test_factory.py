@@ -141,6 +141,32 @@ async def test_redis_spec_connects_with_the_default_prefix(
     }
 
 
+async def test_a_null_prefix_means_the_default(fake_redis: type[_FakeRedisBackend]) -> None:
+    await rs.open_backend({"kind": "redis", "config": {"url": "redis://h", "key_prefix": None}})
+    assert _connect_arguments(fake_redis.calls[0])["key_prefix"] == "nemo_relay:"
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"url": "redis://user:hunter2@127.0.0.1:1/\udc80"}, "url"),
+        ({"url": "redis://user:hunter2@127.0.0.1:1/0", "key_prefix": "p\udc80:"}, "key_prefix"),
+    ],
+)
+async def test_text_no_redis_key_can_hold_is_a_config_error_that_hides_the_url(config: dict[str, str], field: str) -> None:
+    """Python's UnicodeEncodeError would carry the whole URL, password
+    included; the error names the setting instead, and the real connect
+    refuses it before dialling (port 1 would be refused anyway)."""
+    with pytest.raises(InvalidConfigError, match=f"^{field} is not valid Unicode text") as info:
+        await rs.open_backend({"kind": "redis", "config": config})
+    error = info.value
+    assert error.__cause__ is None and error.__context__ is None
+    shown = [str(error), repr(error), repr(error.args)]
+    assert all("hunter2" not in text for text in shown), shown
+    with pytest.raises(InvalidConfigError, match=f"^{field} is not valid Unicode text"):
+        await rs.RedisBackend.connect(**config)
+
+
 async def test_redis_spec_passes_prefix_and_timeouts(
     fake_redis: type[_FakeRedisBackend],
 ) -> None:

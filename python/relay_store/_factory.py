@@ -67,7 +67,10 @@ async def _open_redis(config: object) -> StorageBackend:
         raise InvalidConfigError(
             f"redis backend url must be a string, not {type(url).__name__}"
         )
-    key_prefix = config.get("key_prefix", _DEFAULT_KEY_PREFIX)
+    # None means the default, as it does for the timeouts.
+    key_prefix = config.get("key_prefix")
+    if key_prefix is None:
+        key_prefix = _DEFAULT_KEY_PREFIX
     if not isinstance(key_prefix, str):
         raise InvalidConfigError(
             "redis backend key_prefix must be a string, "

@@ -324,6 +324,14 @@ fn seconds(name: &str, value: Option<&Bound<'_, PyAny>>, default: std::time::Dur
     Ok(checked_seconds(name, value)?)
 }
 
+/// A connection setting given as text. One holding a lone surrogate cannot
+/// be sent to Redis; it is refused by name only, since the text (a URL) may
+/// hold a password, which Python's own `UnicodeEncodeError` would carry.
+fn config_text(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let s = value.cast::<pyo3::types::PyString>().map_err(|_| must_be(&format!("{name} must be str"), value))?;
+    s.to_str().map(str::to_owned).map_err(|_| Error::config(format!("{name} is {LONE_SURROGATE}")).into())
+}
+
 fn checked_seconds(name: &str, value: f64) -> Result<std::time::Duration> {
     if value.is_finite() && value > 0.0 {
         std::time::Duration::try_from_secs_f64(value).map_err(|e| Error::config(format!("{name}: {e}")))
@@ -336,15 +344,17 @@ backend_methods!(PyRedisBackend, run_on_tokio, {
     /// Connects to `url` (`redis://`, `rediss://` or `unix://`).
     #[staticmethod]
     #[pyo3(
-        signature = (url, key_prefix = DEFAULT_KEY_PREFIX.to_owned(), *, connect_timeout = None, response_timeout = None),
+        signature = (url, key_prefix = None, *, connect_timeout = None, response_timeout = None),
         text_signature = "(url, key_prefix='nemo_relay:', *, connect_timeout=5.0, response_timeout=5.0)"
     )]
     fn connect(
-        url: String,
-        key_prefix: String,
+        url: &Bound<'_, PyAny>,
+        key_prefix: Option<&Bound<'_, PyAny>>,
         connect_timeout: Option<&Bound<'_, PyAny>>,
         response_timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<NativeCall> {
+        let url = config_text("url", url)?;
+        let key_prefix = key_prefix.map_or(Ok(DEFAULT_KEY_PREFIX.to_owned()), |p| config_text("key_prefix", p))?;
         let defaults = RedisOptions::default();
         let options = RedisOptions {
             key_prefix: key_prefix.clone(),

@@ -887,6 +887,27 @@ def test_integer_map_keys_are_decimal_strings() -> None:
     assert back.remaining_calls[3].count == 1
 
 
+def test_from_dict_reads_int_keys_as_json_dumps_writes_them() -> None:
+    """The constructor takes these maps with int keys; from_dict takes them
+    either way, and JSON fields get "1" for 1 as json.dumps gives."""
+    pred = prediction(7).to_dict()
+    node = rs.PredictionTrieNode.from_dict(
+        {"name": "n", "children": {}, "predictions_by_call_index": {10: pred, "2": pred}}
+    )
+    assert node == rs.PredictionTrieNode.from_json(
+        json.dumps({"name": "n", "children": {}, "predictions_by_call_index": {10: pred, "2": pred}})
+    )
+    assert sorted(node.predictions_by_call_index) == [2, 10]
+    big = 2**70
+    record = rs.CallRecord.from_dict(
+        {**call().to_dict(), "annotated_request": {1: "a", big: [True], -3: None}}
+    )
+    assert record.annotated_request == json.loads(json.dumps({1: "a", big: [True], -3: None}))
+    for key in (True, 1.5, None, (1,)):
+        with pytest.raises(rs.SerializationError, match="expected str or int keys in a JSON object"):
+            rs.CallRecord.from_dict({**call().to_dict(), "annotated_request": {key: 1}})
+
+
 def test_accumulator_wire_format() -> None:
     acc = rs.AccumulatorState(nodes={"workflow/agent": rs.NodeAccumulators()})
     assert wire(acc) == {
@@ -1460,6 +1481,32 @@ def test_merge() -> None:
     assert a.merge(rs.RunningStats()).count == a.count
     assert a.merge(rs.RunningStats()).mean == a.mean
     assert rs.RunningStats().merge(a).m2 == pytest.approx(a.m2)
+
+
+def test_a_sample_or_merge_that_overflows_the_digest_is_refused() -> None:
+    """Otherwise the digest's sum is inf: the model could then be neither
+    stored nor shown (its digest, repr and pickle would all fail)."""
+    big = rs.RunningStats().add_sample(1e308)
+    with pytest.raises(ValueError, match=r"^RunningStats\.add_sample: the t-digest would overflow \(sum: inf"):
+        big.add_sample(1e308)
+    with pytest.raises(ValueError, match=r"^RunningStats\.merge: the t-digest would overflow \(sum: inf"):
+        big.merge(big)
+    # What is left is whole and usable.
+    assert big.digest["sum"] == 1e308 and "1e+308" in repr(big)
+    assert pickle.loads(pickle.dumps(big)) == big
+
+
+def test_a_digest_max_size_too_large_to_merge_into_is_refused_on_read() -> None:
+    """The digest sets aside room for max_size centroids on every merge, so
+    2**62 would panic and 2**40 abort the process at the first add_sample."""
+    doc = {"count": 0, "mean": 0.0, "m2": 0.0,
+           "digest": {"centroids": [], "max_size": 2**62, "sum": 0.0, "count": 0.0, "max": 0.0, "min": 0.0}}
+    with pytest.raises(rs.SerializationError, match="max_size 4611686018427387904 is larger than 65536"):
+        rs.RunningStats.from_json(json.dumps(doc))
+    with pytest.raises(ValueError, match="max_size 4611686018427387904 is larger than 65536"):
+        rs.RunningStats(digest=doc["digest"])
+    doc["digest"]["max_size"] = 65536
+    assert rs.RunningStats.from_json(json.dumps(doc)).add_sample(1.0).digest["max_size"] == 65536
 
 
 def test_running_stats_accepts_its_digest_dict() -> None:

@@ -12,6 +12,11 @@ use crate::wire::{Extra, NonFinite, Wire};
 /// NeMo Relay's digest size.
 pub const COMPRESSION: usize = 100;
 
+/// The crate sets aside room for `max_size` centroids on every merge, so a
+/// huge `max_size` from another writer would abort the process at the first
+/// `add_sample`; it is refused on read instead.
+pub const MAX_SIZE_LIMIT: usize = 1 << 16;
+
 /// A t-digest in the `tdigest` crate's serde form.
 ///
 /// An empty digest holds NaN `min`/`max`; NeMo Relay writes those as `0.0` and
@@ -64,6 +69,12 @@ impl Wire for Digest {
     /// produces), so such a digest goes through the crate's own reader.
     fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut w = DigestIn::deserialize(d)?;
+        if w.max_size > MAX_SIZE_LIMIT {
+            return Err(serde::de::Error::custom(format_args!(
+                "max_size {} is larger than {MAX_SIZE_LIMIT} (NeMo Relay writes {COMPRESSION})",
+                w.max_size
+            )));
+        }
         if w.centroids.len() > w.max_size {
             for x in [&mut w.sum, &mut w.count, &mut w.max, &mut w.min] {
                 x.get_or_insert(0.0);
@@ -183,6 +194,19 @@ mod tests {
 
     fn stats(values: &[f64]) -> RunningStats {
         values.iter().fold(RunningStats::default(), |s, &v| s.add_sample(v))
+    }
+
+    #[test]
+    fn a_huge_max_size_is_refused_on_read() {
+        let doc = |max_size: u64| {
+            format!(r#"{{"centroids":[],"max_size":{max_size},"sum":0.0,"count":0.0,"max":0.0,"min":0.0}}"#)
+        };
+        let err = from_json::<Digest>(doc(1 << 62).as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("max_size 4611686018427387904 is larger than 65536"), "{err}");
+        assert!(from_json::<Digest>(doc(MAX_SIZE_LIMIT as u64 + 1).as_bytes()).is_err());
+        let largest: Digest = from_json(doc(MAX_SIZE_LIMIT as u64).as_bytes()).unwrap();
+        let stats = RunningStats { digest: largest, ..RunningStats::default() }.add_sample(1.0);
+        assert_eq!(stats.digest.0.max_size(), MAX_SIZE_LIMIT);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! as fresh `list`/`dict` objects whose items share the Rust values, so a
 //! caller can mutate what it got without touching the model.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -451,11 +452,7 @@ fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, max_depth: usi
     } else if let Ok(b) = ob.cast::<PyBool>() {
         out.write_all(if b.is_true() { b"true" } else { b"false" })
     } else if ob.is_instance_of::<PyInt>() {
-        match ob.extract::<i64>() {
-            Ok(v) => write!(out, "{v}"),
-            // Beyond 64 bits: Python's own digits, by int's repr (not a subclass's).
-            Err(_) => write!(out, "{}", ob.py().get_type::<PyInt>().call_method1(pyo3::intern!(ob.py(), "__repr__"), (ob,))?),
-        }
+        out.write_all(int_text(ob)?.as_bytes())
     } else if let Ok(f) = ob.cast::<PyFloat>() {
         let v = f.value();
         if !v.is_finite() {
@@ -468,14 +465,19 @@ fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, max_depth: usi
         out.push(b'{');
         let mut first = true;
         for_each_entry(ob, loc, |k, v| {
+            // An int key is written in decimal, as json.dumps writes it (so
+            // `{1: ...}` reads as a map with `u32` keys does). Other keys
+            // json.dumps would turn into text (bool, float, None) are refused:
+            // `"true"` or `"1.0"` as a key is more likely a mistake.
             let key = match k.cast::<PyString>() {
-                Ok(s) => text(s, loc)?,
-                Err(_) => return Err(type_error(loc, "str keys in a JSON object", k)),
+                Ok(s) => Cow::Borrowed(text(s, loc)?),
+                Err(_) if k.is_instance_of::<PyInt>() && !k.is_instance_of::<PyBool>() => Cow::Owned(int_text(k)?),
+                Err(_) => return Err(type_error(loc, "str or int keys in a JSON object", k)),
             };
             if !std::mem::take(&mut first) {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut *out, key).map_err(|e| value_error(loc, e))?;
+            serde_json::to_writer(&mut *out, &*key).map_err(|e| value_error(loc, e))?;
             out.push(b':');
             write_json(v, &Loc::Key(loc, &key), depth + 1, max_depth, out)
         })?;
@@ -496,6 +498,15 @@ fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, max_depth: usi
         return Err(type_error(loc, "a JSON value (dict, list, tuple, str, int, float, bool or None)", ob));
     };
     written.map_err(|e| value_error(loc, e))
+}
+
+/// An int's decimal digits; beyond 64 bits, by int's own repr (not a
+/// subclass's, which may say anything).
+fn int_text(ob: &Bound<'_, PyAny>) -> PyResult<String> {
+    match ob.extract::<i64>() {
+        Ok(v) => Ok(v.to_string()),
+        Err(_) => Ok(ob.py().get_type::<PyInt>().call_method1(pyo3::intern!(ob.py(), "__repr__"), (ob,))?.extract()?),
+    }
 }
 
 pub fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {

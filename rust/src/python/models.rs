@@ -355,6 +355,17 @@ py_model!(PyNodeAccumulators = "NodeAccumulators" wraps NodeAccumulators {
     all_sensitivity: Arc<core::RunningStats> = Arc::default(),
 });
 
+/// A digest whose sum overflowed could be neither stored nor shown as a
+/// dict (its `digest`, repr and pickle would fail), so the sample or merge
+/// that overflows it is refused where it happens. Welford's `mean` and `m2`
+/// are plain floats and may hold inf or NaN, as constructed values may.
+fn finite_digest(method: &str, stats: core::RunningStats) -> PyResult<PyRunningStats> {
+    match wire::Wire::check(&stats.digest) {
+        Ok(()) => Ok(PyRunningStats(Arc::new(stats))),
+        Err(e) => Err(pyo3::exceptions::PyValueError::new_err(format!("{method}: the t-digest would overflow ({e})"))),
+    }
+}
+
 py_model!(PyRunningStats = "RunningStats" wraps RunningStats {
     count: u64 = 0,
     mean: f64 = 0.0,
@@ -369,7 +380,7 @@ py_model!(PyRunningStats = "RunningStats" wraps RunningStats {
                 "RunningStats.add_sample: x must be finite, got {x}"
             )));
         }
-        Ok(PyRunningStats(Arc::new(self.0.add_sample(x))))
+        finite_digest("RunningStats.add_sample", self.0.add_sample(x))
     }
 
     /// A new accumulator holding the samples of both.
@@ -377,7 +388,7 @@ py_model!(PyRunningStats = "RunningStats" wraps RunningStats {
         let other = other
             .cast::<PyRunningStats>()
             .map_err(|_| PyTypeError::new_err(format!("RunningStats.merge: expected RunningStats, got {}", type_name(other))))?;
-        Ok(PyRunningStats(Arc::new(self.0.merge(&other.get().0))))
+        finite_digest("RunningStats.merge", self.0.merge(&other.get().0))
     }
 
     fn compute_metrics(&self) -> PyPredictionMetrics {

@@ -39,12 +39,13 @@ pub async fn encode_parallel(envelope: Arc<TrieEnvelope>) -> Option<Result<Piece
     let mut first = children;
     let second = first.split_off(first.len() / 2);
     let (a, b) = tokio::join!(off_worker(move || entries(&first)), off_worker(move || entries(&second)));
-    let halves = match (a.and_then(|r| r), b.and_then(|r| r)) {
-        (Ok(a), Ok(b)) => (a, b),
-        // A value that cannot be written: let the plain writer find and name it.
-        _ => return Some(wire::to_json_vec(&*envelope).map(|whole| Pieces(vec![whole]))),
+    let whole = match (a.and_then(|r| r), b.and_then(|r| r)) {
+        (Ok(a), Ok(b)) => assemble(&envelope, (a, b)),
+        (Err(e), _) | (_, Err(e)) => Err(e),
     };
-    Some(assemble(&envelope, halves))
+    // A value that cannot be written, in a child or in the root's own
+    // fields: the plain writer finds it again and names its path.
+    Some(whole.or_else(|_| wire::to_json_vec(&*envelope).map(|whole| Pieces(vec![whole]))))
 }
 
 /// `"name":{...},"name":{...}` for a run of children.
@@ -167,6 +168,24 @@ mod tests {
         });
         let err = encode_parallel(envelope).await.unwrap().unwrap_err().to_string();
         assert!(err.contains("root.children[\"c\\\"3é\"].predictions_by_call_index[1].remaining_calls.mean"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn names_a_non_finite_value_in_the_root_s_own_predictions() {
+        let mut root = (*node("root", 1, false)).clone();
+        let mut prediction = (*root.predictions_by_call_index[&7]).clone();
+        prediction.output_tokens = Arc::new(PredictionMetrics { p95: f64::INFINITY, ..(*prediction.output_tokens).clone() });
+        root.predictions_by_call_index.insert(7, Arc::new(prediction));
+        let envelope = Arc::new(TrieEnvelope {
+            version: "1.0".into(),
+            generated_at: "now".into(),
+            workflow_name: "wf".into(),
+            root: Arc::new(root),
+            extra: Default::default(),
+        });
+        let err = encode_parallel(envelope.clone()).await.unwrap().unwrap_err().to_string();
+        assert!(err.contains("root.predictions_by_call_index[7].output_tokens.p95"), "{err}");
+        assert_eq!(err, wire::to_json(&*envelope).unwrap_err().to_string());
     }
 
     #[tokio::test]

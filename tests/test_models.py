@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import enum
 import json
 import math
 import pickle
@@ -271,6 +272,30 @@ def test_plain_constructors_keep_their_values() -> None:
 
     score = rs.BlockStabilityScore(**score_kwargs(classification="semi_stable"))
     assert score.classification is rs.StabilityClass.SEMI_STABLE
+
+
+SPEC_ENUMS = {
+    rs.CallKind: ["llm", "tool"],
+    rs.PromptRole: ["system", "user", "assistant", "tool"],
+    rs.BlockContentType: ["text", "tool_schema", "tool_result", "structured_output", "image"],
+    rs.ProvenanceLabel: ["system", "developer", "user", "tool", "retrieval", "memory"],
+    rs.SensitivityLabel: ["public", "private", "restricted"],
+    rs.StabilityClass: ["stable", "semi_stable", "variable"],
+}
+
+
+@pytest.mark.parametrize("cls", SPEC_ENUMS, ids=lambda c: c.__name__)
+def test_enums_are_str_enums_with_exactly_the_spec_members(cls: type[enum.StrEnum]) -> None:
+    assert issubclass(cls, enum.StrEnum)
+    assert {m.name: m.value for m in cls} == {v.upper(): v for v in SPEC_ENUMS[cls]}
+    assert all(m == m.value and str(m) == m.value for m in cls)
+
+
+def test_error_classes_form_the_spec_hierarchy() -> None:
+    assert issubclass(rs.InvalidConfigError, rs.RelayStoreError) and issubclass(rs.InvalidConfigError, ValueError)
+    assert issubclass(rs.SerializationError, rs.RelayStoreError) and issubclass(rs.SerializationError, ValueError)
+    assert issubclass(rs.StorageError, rs.RelayStoreError) and not issubclass(rs.StorageError, ValueError)
+    assert issubclass(rs.RelayStoreError, Exception)
 
 
 def test_enum_members_and_strings_are_both_accepted() -> None:
@@ -680,18 +705,17 @@ def test_constructors_are_keyword_only() -> None:
         rs.RunRecord("agent")
 
 
-def test_json_field_never_holds_a_non_finite_float() -> None:
-    # Either refused on the way in, or refused when written: never written
-    # silently as null or as a bare NaN token.
-    try:
-        record = rs.CallRecord(kind="llm", name="x", annotated_request={"x": NAN})
-    except ValueError as exc:
-        assert "annotated_request" in str(exc)
-        return
-    with pytest.raises(SerializationError):
-        record.to_json()
-    with pytest.raises(SerializationError):
-        record.to_dict()
+def test_json_field_never_holds_a_non_finite_float_built_in_python() -> None:
+    # Refused on the way in, never written as null or as a bare NaN token.
+    for bad in (NAN, float("inf"), [1, {"y": -float("inf")}]):
+        with pytest.raises(ValueError, match="annotated_request"):
+            rs.CallRecord(kind="llm", name="x", annotated_request={"x": bad})
+    # Text from another writer that Python reads as inf is kept verbatim.
+    text = call().replace(annotated_response=None).to_json()[:-1] + ',"annotated_response":[1e400,-1e999]}'
+    record = rs.CallRecord.from_json(text)
+    assert record.annotated_response == [float("inf"), -float("inf")]
+    assert record.to_json().endswith('"annotated_response":[1e400,-1e999]}')
+    assert rs.CallRecord.from_json(record.to_json()) == record
 
 
 # ---------------------------------------------------------------------------
@@ -1236,13 +1260,15 @@ def test_equality_is_by_value() -> None:
 
 
 def test_repr_is_readable() -> None:
+    # Keyword form, each field as Python shows its value, in wire order.
     text = repr(rs.ParallelHint(tool_name="search", group_id="g1", explicit=True))
-    assert text.startswith("ParallelHint(")
-    for part in ("tool_name", "search", "group_id", "g1", "explicit", "True"):
-        assert part in text
+    assert text == "ParallelHint(tool_name='search', group_id='g1', explicit=True)"
     text = repr(rs.RunRecord(id=RUN_ID, agent_id="agent-7", started_at=T0))
-    assert "agent-7" in text and "0191c0de-0000-7000-8000-00000000abcd" in text
-    assert "CallKind.LLM" in repr(call()) or "'llm'" in repr(call()) or "llm" in repr(call())
+    assert text == (
+        "RunRecord(id=UUID('0191c0de-0000-7000-8000-00000000abcd'), agent_id='agent-7', calls=[], "
+        f"started_at={T0!r}, ended_at=None)"
+    )
+    assert repr(call()).startswith("CallRecord(kind=<CallKind.LLM: 'llm'>, name='planner', started_at=")
 
 
 def test_replace() -> None:

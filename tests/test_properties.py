@@ -272,14 +272,16 @@ def test_round_trips(name: str) -> None:
 # every backend stores and returns any valid value unchanged
 
 
-def fresh_agent() -> str:
-    return f"prop-{uuid.uuid4()}"
+def fresh_agent(tail: str) -> str:
+    """Unique per example (backends outlive examples), ending in generated
+    text, so that ":", spaces and any code point reach the keys."""
+    return f"prop-{uuid.uuid4()}{tail}"
 
 
 @PROPERTY_SETTINGS
-@given(record=run_records)
-async def test_runs_survive_every_backend(backend: StorageBackend, record: rs.RunRecord) -> None:
-    agent_id = fresh_agent()
+@given(record=run_records, tail=texts)
+async def test_runs_survive_every_backend(backend: StorageBackend, record: rs.RunRecord, tail: str) -> None:
+    agent_id = fresh_agent(tail)
     record = record.replace(agent_id=agent_id)
     await backend.store_run(record)
     listed = await backend.list_runs(agent_id)
@@ -288,9 +290,9 @@ async def test_runs_survive_every_backend(backend: StorageBackend, record: rs.Ru
 
 
 @PROPERTY_SETTINGS
-@given(plan=execution_plans)
-async def test_plans_survive_every_backend(backend: StorageBackend, plan: rs.ExecutionPlan) -> None:
-    plan = plan.replace(agent_id=fresh_agent())
+@given(plan=execution_plans, tail=texts)
+async def test_plans_survive_every_backend(backend: StorageBackend, plan: rs.ExecutionPlan, tail: str) -> None:
+    plan = plan.replace(agent_id=fresh_agent(tail))
     await backend.store_plan(plan)
     loaded = await backend.load_plan(plan.agent_id)
     assert loaded == plan
@@ -298,11 +300,11 @@ async def test_plans_survive_every_backend(backend: StorageBackend, plan: rs.Exe
 
 
 @PROPERTY_SETTINGS
-@given(envelope=trie_envelopes)
+@given(envelope=trie_envelopes, tail=texts)
 async def test_tries_survive_every_backend(
-    backend: StorageBackend, envelope: rs.TrieEnvelope
+    backend: StorageBackend, envelope: rs.TrieEnvelope, tail: str
 ) -> None:
-    agent_id = fresh_agent()
+    agent_id = fresh_agent(tail)
     await backend.store_trie(agent_id, envelope)
     loaded = await backend.load_trie(agent_id)
     assert loaded == envelope
@@ -310,11 +312,11 @@ async def test_tries_survive_every_backend(
 
 
 @PROPERTY_SETTINGS
-@given(state=accumulator_states)
+@given(state=accumulator_states, tail=texts)
 async def test_accumulators_survive_every_backend(
-    backend: StorageBackend, state: rs.AccumulatorState
+    backend: StorageBackend, state: rs.AccumulatorState, tail: str
 ) -> None:
-    agent_id = fresh_agent()
+    agent_id = fresh_agent(tail)
     await backend.store_accumulators(agent_id, state)
     loaded = await backend.load_accumulators(agent_id)
     assert loaded == state
@@ -322,11 +324,11 @@ async def test_accumulators_survive_every_backend(
 
 
 @PROPERTY_SETTINGS
-@given(observations=st.lists(prompt_irs, max_size=4))
+@given(observations=st.lists(prompt_irs, max_size=4), tail=texts)
 async def test_observations_survive_every_backend(
-    backend: StorageBackend, observations: list[rs.PromptIR]
+    backend: StorageBackend, observations: list[rs.PromptIR], tail: str
 ) -> None:
-    agent_id = fresh_agent()
+    agent_id = fresh_agent(tail)
     await backend.store_observations(agent_id, observations)
     loaded = await backend.load_observations(agent_id)
     assert loaded == observations
@@ -335,11 +337,11 @@ async def test_observations_survive_every_backend(
 
 
 @PROPERTY_SETTINGS
-@given(result=stability_results)
+@given(result=stability_results, tail=texts)
 async def test_stability_survives_every_backend(
-    backend: StorageBackend, result: rs.StabilityAnalysisResult
+    backend: StorageBackend, result: rs.StabilityAnalysisResult, tail: str
 ) -> None:
-    agent_id = fresh_agent()
+    agent_id = fresh_agent(tail)
     await backend.store_stability(agent_id, result)
     loaded = await backend.load_stability(agent_id)
     assert loaded == result

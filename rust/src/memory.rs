@@ -213,6 +213,7 @@ mod tests {
     use super::*;
     use crate::backend::{StorageBackend, StorageBackendDyn};
     use crate::model::{CallKind, CallRecord, MetadataEnvelope};
+    use crate::wire;
     use chrono::Utc;
 
     fn run(agent: &str) -> Arc<RunRecord> {
@@ -274,11 +275,16 @@ mod tests {
     #[test]
     fn non_finite_values_are_not_stored() {
         let b = InMemoryBackend::new();
-        let mut bad = (*run("a")).clone();
-        let mut call = (*bad.calls[0]).clone();
-        call.annotated_request = Some(serde_json::json!({"ok": 1}).into());
-        bad.calls[0] = Arc::new(call);
-        b.store_run_now(Arc::new(bad)).unwrap();
+        // A JSON field holds text: a number beyond f64 that another writer
+        // stored is not a non-finite float here, and is kept as written.
+        let mut verbatim = (*run("a")).clone();
+        let mut call = (*verbatim.calls[0]).clone();
+        call.annotated_request = Some(wire::from_json(br#"{"x":1e400}"#).unwrap());
+        verbatim.calls[0] = Arc::new(call);
+        let verbatim = Arc::new(verbatim);
+        b.store_run_now(verbatim.clone()).unwrap();
+        assert_eq!(b.list_runs_now("a").unwrap(), vec![verbatim.clone()]);
+        assert!(wire::to_json(&*verbatim).unwrap().contains(r#""annotated_request":{"x":1e400}"#));
         let stats = crate::model::RunningStats::default().add_sample(f64::NAN);
         let state = Arc::new(AccumulatorState {
             nodes: [(

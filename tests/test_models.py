@@ -20,6 +20,7 @@ import pytest
 import relay_store as rs
 from relay_store import SerializationError
 from samples import (
+    accumulators,
     EMPTY_DIGEST,
     EMPTY_STATS,
     FUTURE_DOCS,
@@ -1403,6 +1404,36 @@ def test_bad_json_raises_serialization_error(cls: type[Any], text: str | bytes) 
     with pytest.raises(SerializationError) as info:
         cls.from_json(text)
     assert str(info.value)
+
+
+def _with(doc: dict[str, Any], path: list[Any], value: Any) -> str:
+    *parents, last = path
+    target = doc
+    for step in parents:
+        target = target[step]
+    target[last] = value
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    ("cls", "doc", "path", "value", "named"),
+    [
+        (rs.RunRecord, run, ["calls", 0, "prompt_tokens"], -1, "calls[0].prompt_tokens: invalid value: integer `-1`"),
+        (rs.RunRecord, run, ["calls", 0, "started_at"], "yesterday", 'calls[0].started_at: invalid RFC 3339 timestamp "yesterday"'),
+        (rs.RunRecord, run, ["calls", 0, "kind"], "robot", "calls[0].kind: unknown variant `robot`"),
+        (rs.TrieEnvelope, trie, ["root", "predictions_by_call_index"], {"x": None}, 'root.predictions_by_call_index: invalid value: string "x"'),
+        (rs.AccumulatorState, accumulators, ["nodes"], {"n": {"remaining_calls": {"1": {"count": "x"}}}}, 'nodes.n.remaining_calls.1.count: invalid type: string "x"'),
+    ],
+)
+def test_a_document_that_does_not_decode_names_the_field(
+    cls: type[Any], doc: Callable[[], Any], path: list[Any], value: Any, named: str
+) -> None:
+    text = _with(json.loads(doc().to_json()), path, value)
+    with pytest.raises(SerializationError) as info:
+        cls.from_json(text)
+    message = str(info.value)
+    assert message.startswith(f"cannot decode {cls.__name__}: {named}"), message
+    assert re.search(r" at line 1 column \d+$", message), message
 
 
 def test_bad_dict_raises_serialization_error() -> None:

@@ -172,6 +172,16 @@ async def test_long_lists_keep_order_skip_dangling_and_name_a_bad_key(redis_serv
     with pytest.raises(rs.SerializationError) as info:
         await redis_backend.list_runs("long")
     assert f"{p}runs:long:{ids[333]}" in str(info.value)
+    # The message names the key and, inside the record, the field.
+    doc = json.loads(runs[334].to_json())
+    doc["started_at"] = "soon"
+    c.set(f"{p}runs:long:{ids[334]}", json.dumps(doc))
+    c.delete(f"{p}runs:long:{ids[333]}")
+    with pytest.raises(rs.SerializationError) as info:
+        await redis_backend.list_runs("long")
+    assert str(info.value).startswith(
+        f'cannot decode RunRecord at key "{p}runs:long:{ids[334]}": started_at: invalid RFC 3339 timestamp "soon"'
+    ), str(info.value)
 
 
 # ------------------------------------------------------ foreign writers

@@ -312,6 +312,17 @@ mod tests {
         (value, out)
     }
 
+    #[test]
+    fn a_failed_read_names_the_field_and_keeps_the_position() {
+        let bad = NAT_TRIE.replace(r#""sample_count":10,"mean":150.0"#, r#""sample_count":-10,"mean":150.0"#);
+        let err = from_json::<TrieEnvelope>(bad.as_bytes()).unwrap_err().to_string();
+        assert!(err.starts_with("root.predictions_by_call_index.1.interarrival_ms.sample_count: invalid value: integer `-10`"), "{err}");
+        assert!(err.ends_with("at line 5 column 46"), "{err}");
+        // Nothing to name at the top level: serde_json's message as it is.
+        let err = from_json::<TrieEnvelope>(b"[]").unwrap_err().to_string();
+        assert!(err.starts_with("invalid type: sequence"), "{err}");
+    }
+
     fn same_json(a: &str, b: &str) {
         let a: Value = serde_json::from_str(a).unwrap();
         let b: Value = serde_json::from_str(b).unwrap();

@@ -116,10 +116,25 @@ fn explain<T: Wire>(value: &T, err: serde_json::Error) -> Error {
 /// Reads a document. UTF-8 is checked once for the whole text, which is
 /// markedly cheaper than serde_json checking every string on its own.
 pub fn from_json<T: Wire>(bytes: &[u8]) -> Result<T, serde_json::Error> {
-    match std::str::from_utf8(bytes) {
+    let decoded = match std::str::from_utf8(bytes) {
         Ok(text) => serde_json::from_str::<De<T>>(text).map(|d| d.0),
         // Let serde_json find and report where the bad byte is.
         Err(_) => serde_json::from_slice::<De<T>>(bytes).map(|d| d.0),
+    };
+    decoded.map_err(|e| naming_the_field::<T>(bytes, e))
+}
+
+/// serde_json says where in the text a document went wrong, not which field
+/// that is. Tracking the path costs time on every read, and reads rarely
+/// fail, so only a failed read is done again with the path tracked, and the
+/// error then starts with it: `calls[0].prompt_tokens: invalid value: …`.
+fn naming_the_field<T: Wire>(bytes: &[u8], error: serde_json::Error) -> serde_json::Error {
+    let mut again = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, De<T>>(&mut again) {
+        Err(tracked) if !matches!(tracked.path().iter().next(), None) => {
+            de::Error::custom(format_args!("{}: {error}", tracked.path()))
+        }
+        _ => error,
     }
 }
 

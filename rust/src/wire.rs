@@ -131,7 +131,7 @@ pub fn from_json<T: Wire>(bytes: &[u8]) -> Result<T, serde_json::Error> {
 fn naming_the_field<T: Wire>(bytes: &[u8], error: serde_json::Error) -> serde_json::Error {
     let mut again = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, De<T>>(&mut again) {
-        Err(tracked) if !matches!(tracked.path().iter().next(), None) => {
+        Err(tracked) if tracked.path().iter().next().is_some() => {
             de::Error::custom(format_args!("{}: {error}", tracked.path()))
         }
         _ => error,

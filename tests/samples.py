@@ -109,6 +109,24 @@ def trie(workflow: str = "my_agent") -> rs.TrieEnvelope:
     )
 
 
+def wide_trie(tag: str, children: int = 12) -> rs.TrieEnvelope:
+    """Wide enough for the Redis backend's two-thread writer (8 root
+    children or more), with `tag` in every child so two such tries differ in
+    both halves."""
+    kids = {
+        f"agent_{i}": rs.PredictionTrieNode(
+            name=f"{tag}_{i}", predictions_by_call_index={1: prediction(i % 5)}
+        )
+        for i in range(children)
+    }
+    return rs.TrieEnvelope(
+        version="1.0",
+        generated_at="2026-03-31T12:00:00+00:00",
+        workflow_name=tag,
+        root=rs.PredictionTrieNode(name="root", children=kids),
+    )
+
+
 def stats(*samples: float) -> rs.RunningStats:
     result = rs.RunningStats()
     for x in samples:

@@ -25,6 +25,7 @@ from samples import (
     stability,
     stats,
     trie,
+    wide_trie,
 )
 
 NAN = float("nan")
@@ -166,9 +167,10 @@ async def test_agent_ids_with_separators_stay_apart(backend: StorageBackend) -> 
 
 
 async def test_a_reader_sees_one_whole_value_or_the_other(backend: StorageBackend) -> None:
-    # SPEC §3: concurrent readers see the old value or the new one, never a mix.
+    # SPEC §3: concurrent readers see the old value or the new one, never a
+    # mix. Wide tries, so that Redis writes each from two halves.
     a = agent()
-    first, second = trie("first"), trie("second")
+    first, second = wide_trie("first"), wide_trie("second")
     await backend.store_trie(a, first)
 
     async def write() -> None:

@@ -928,6 +928,13 @@ def test_from_dict_reads_int_keys_as_json_dumps_writes_them() -> None:
         {**call().to_dict(), "annotated_request": {1: "a", big: [True], -3: None}}
     )
     assert record.annotated_request == json.loads(json.dumps({1: "a", big: [True], -3: None}))
+    # An int key and a str key that would be the same JSON key: one value
+    # would be lost on reading, so neither is taken.
+    with pytest.raises(rs.SerializationError, match="the keys 1 and '1' are the same JSON key"):
+        rs.CallRecord.from_dict({**call().to_dict(), "annotated_request": {"a": 0, 1: "a", "1": "b"}})
+    with pytest.raises(ValueError, match=re.escape("""annotated_request["x"]: the keys -2 and '-2' are the same JSON key""")):
+        rs.CallRecord(kind="llm", name="n", annotated_request={"x": {"-2": 0, -2: 1}})
+    assert rs.CallRecord(kind="llm", name="n", annotated_request={"01": 0, 1: 1}).annotated_request == {"01": 0, "1": 1}
     for key in (True, 1.5, None, (1,)):
         with pytest.raises(rs.SerializationError, match="expected str or int keys in a JSON object"):
             rs.CallRecord.from_dict({**call().to_dict(), "annotated_request": {key: 1}})

@@ -11,7 +11,7 @@ import re
 import statistics
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
@@ -930,11 +930,32 @@ def test_from_dict_reads_int_keys_as_json_dumps_writes_them() -> None:
     assert record.annotated_request == json.loads(json.dumps({1: "a", big: [True], -3: None}))
     # An int key and a str key that would be the same JSON key: one value
     # would be lost on reading, so neither is taken.
-    with pytest.raises(rs.SerializationError, match="the keys 1 and '1' are the same JSON key"):
+    with pytest.raises(rs.SerializationError, match='two keys are both "1" in JSON'):
         rs.CallRecord.from_dict({**call().to_dict(), "annotated_request": {"a": 0, 1: "a", "1": "b"}})
-    with pytest.raises(ValueError, match=re.escape("""annotated_request["x"]: the keys -2 and '-2' are the same JSON key""")):
+    with pytest.raises(ValueError, match=re.escape('annotated_request["x"]: two keys are both "-2" in JSON')):
         rs.CallRecord(kind="llm", name="n", annotated_request={"x": {"-2": 0, -2: 1}})
     assert rs.CallRecord(kind="llm", name="n", annotated_request={"01": 0, 1: 1}).annotated_request == {"01": 0, "1": 1}
+
+    class Odd(str):  # equal only to itself, so a dict holds it beside "k"
+        __hash__ = object.__hash__
+        __eq__ = object.__eq__
+
+    class Repeats(Mapping[str, int]):
+        def __getitem__(self, key: str) -> int:
+            return 1
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(["k", "k"])
+
+        def __len__(self) -> int:
+            return 2
+
+    for repeated in ({Odd("k"): 0, "k": 1}, Repeats()):
+        with pytest.raises(ValueError, match='annotated_request: two keys are both "k" in JSON'):
+            rs.CallRecord(kind="llm", name="n", annotated_request=repeated)
+    # Many int keys cost no more than a set's work.
+    many = {**{i: i for i in range(20_000)}, **{str(-i): i for i in range(1, 20_000)}}
+    assert len(rs.CallRecord(kind="llm", name="n", annotated_request=many).annotated_request) == 39_999
     for key in (True, 1.5, None, (1,)):
         with pytest.raises(rs.SerializationError, match="expected str or int keys in a JSON object"):
             rs.CallRecord.from_dict({**call().to_dict(), "annotated_request": {key: 1}})

@@ -464,29 +464,27 @@ fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, max_depth: usi
     } else if ob.is_instance_of::<PyDict>() || ob.is_instance_of::<PyMapping>() {
         out.push(b'{');
         let mut first = true;
-        // Keys that could name the same JSON key: int keys as text, and str
-        // keys that read as an integer. Empty (no allocation) in the usual case.
-        let (mut from_ints, mut numeric_strs) = (Vec::new(), Vec::new());
+        // A key written twice would lose a value on reading. A dict whose
+        // keys are all exact `str` cannot repeat one; int keys (`1` and `"1"`),
+        // `str` subclasses (their own `__eq__`) and other mappings (whose
+        // `items()` may repeat) can, so their keys are remembered.
+        let plain = ob.cast::<PyDict>().is_ok_and(|d| d.iter().all(|(k, _)| k.is_exact_instance_of::<PyString>()));
+        let mut seen = (!plain).then(std::collections::HashSet::<String>::new);
         for_each_entry(ob, loc, |k, v| {
             // An int key is written in decimal, as json.dumps writes it (so
             // `{1: ...}` reads as a map with `u32` keys does). Other keys
             // json.dumps would turn into text (bool, float, None) are refused:
             // `"true"` or `"1.0"` as a key is more likely a mistake.
             let key = match k.cast::<PyString>() {
-                Ok(s) => {
-                    let key = text(s, loc)?;
-                    if looks_like_int(key) {
-                        numeric_strs.push(key.to_owned());
-                    }
-                    Cow::Borrowed(key)
-                }
-                Err(_) if k.is_instance_of::<PyInt>() && !k.is_instance_of::<PyBool>() => {
-                    let key = int_text(k)?;
-                    from_ints.push(key.clone());
-                    Cow::Owned(key)
-                }
+                Ok(s) => Cow::Borrowed(text(s, loc)?),
+                Err(_) if k.is_instance_of::<PyInt>() && !k.is_instance_of::<PyBool>() => Cow::Owned(int_text(k)?),
                 Err(_) => return Err(type_error(loc, "str or int keys in a JSON object", k)),
             };
+            if let Some(seen) = seen.as_mut() {
+                if !seen.insert(key.clone().into_owned()) {
+                    return Err(value_error(loc, format_args!("two keys are both {key:?} in JSON")));
+                }
+            }
             if !std::mem::take(&mut first) {
                 out.push(b',');
             }
@@ -494,11 +492,6 @@ fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, max_depth: usi
             out.push(b':');
             write_json(v, &Loc::Key(loc, &key), depth + 1, max_depth, out)
         })?;
-        // `{1: "a", "1": "b"}` would be written with one key twice, and read
-        // back as `{"1": "b"}`: a value silently lost.
-        if let Some(both) = from_ints.iter().find(|k| numeric_strs.contains(k)) {
-            return Err(value_error(loc, format_args!("the keys {both} and '{both}' are the same JSON key")));
-        }
         out.push(b'}');
         Ok(())
     } else if ob.is_instance_of::<PyList>() || ob.is_instance_of::<PyTuple>() || ob.cast::<PySequence>().is_ok() {
@@ -516,12 +509,6 @@ fn write_json(ob: &Bound<'_, PyAny>, loc: &Loc<'_>, depth: usize, max_depth: usi
         return Err(type_error(loc, "a JSON value (dict, list, tuple, str, int, float, bool or None)", ob));
     };
     written.map_err(|e| value_error(loc, e))
-}
-
-/// Text that an int key could also produce: an optional `-`, then digits.
-fn looks_like_int(key: &str) -> bool {
-    let digits = key.strip_prefix('-').unwrap_or(key);
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// An int's decimal digits; beyond 64 bits, by int's own repr (not a

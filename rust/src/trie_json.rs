@@ -210,6 +210,16 @@ mod tests {
         Arc::new(n)
     }
 
+    fn envelope(root: Arc<PredictionTrieNode>) -> Arc<TrieEnvelope> {
+        Arc::new(TrieEnvelope {
+            version: "1.0".into(),
+            generated_at: "now".into(),
+            workflow_name: "wf".into(),
+            root,
+            extra: Default::default(),
+        })
+    }
+
     #[tokio::test]
     async fn matches_the_plain_writer_byte_for_byte() {
         let mut envelope = TrieEnvelope {
@@ -233,13 +243,7 @@ mod tests {
         prediction.remaining_calls = Arc::new(PredictionMetrics { mean: f64::NAN, ..(*prediction.remaining_calls).clone() });
         child.predictions_by_call_index.insert(1, Arc::new(prediction));
         root.children.insert("c\"3é".into(), Arc::new(child));
-        let envelope = Arc::new(TrieEnvelope {
-            version: "1.0".into(),
-            generated_at: "now".into(),
-            workflow_name: "wf".into(),
-            root: Arc::new(root),
-            extra: Default::default(),
-        });
+        let envelope = envelope(Arc::new(root));
         let err = encode_parallel(envelope).await.unwrap().unwrap_err().to_string();
         assert!(err.contains("root.children[\"c\\\"3é\"].predictions_by_call_index[1].remaining_calls.mean"), "{err}");
     }
@@ -250,13 +254,7 @@ mod tests {
         let mut prediction = (*root.predictions_by_call_index[&7]).clone();
         prediction.output_tokens = Arc::new(PredictionMetrics { p95: f64::INFINITY, ..(*prediction.output_tokens).clone() });
         root.predictions_by_call_index.insert(7, Arc::new(prediction));
-        let envelope = Arc::new(TrieEnvelope {
-            version: "1.0".into(),
-            generated_at: "now".into(),
-            workflow_name: "wf".into(),
-            root: Arc::new(root),
-            extra: Default::default(),
-        });
+        let envelope = envelope(Arc::new(root));
         let err = encode_parallel(envelope.clone()).await.unwrap().unwrap_err().to_string();
         assert!(err.contains("root.predictions_by_call_index[7].output_tokens.p95"), "{err}");
         assert_eq!(err, wire::to_json(&*envelope).unwrap_err().to_string());
@@ -280,13 +278,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_trie_of_many_chunks_matches_the_plain_writer() {
-        let envelope = Arc::new(TrieEnvelope {
-            version: "1.0".into(),
-            generated_at: "now".into(),
-            workflow_name: "wf".into(),
-            root: node("root", 4, true),
-            extra: Default::default(),
-        });
+        let envelope = envelope(node("root", 4, true));
         let pieces = encode_parallel(envelope.clone()).await.expect("wide enough").unwrap();
         assert!(pieces.0.len() > 6, "{} pieces", pieces.0.len());
         assert_eq!(pieces.concat(), wire::to_json_vec(&*envelope).unwrap());
@@ -294,13 +286,7 @@ mod tests {
 
     #[tokio::test]
     async fn small_tries_use_the_plain_writer() {
-        let envelope = Arc::new(TrieEnvelope {
-            version: "1.0".into(),
-            generated_at: "now".into(),
-            workflow_name: "wf".into(),
-            root: node("root", 0, false),
-            extra: Default::default(),
-        });
+        let envelope = envelope(node("root", 0, false));
         assert!(encode_parallel(envelope).await.is_none());
     }
 }

@@ -390,6 +390,16 @@ async def test_non_finite_is_refused_and_nothing_written(
     store, load = store_of(backend, kind), load_of(backend, kind)
     a, b = agent(), agent()
     bad = NON_FINITE[kind]()
+    # Word for word the reference's message, which names the agent (quoted
+    # as JSON) and the path to the bad value.
+    reference, odd_agent = rs.PyInMemoryBackend(), f'{a}\t"q"\u0301\x01é'
+    with pytest.raises(SerializationError) as expected:
+        await store_of(reference, kind)(odd_agent, bad)
+    with pytest.raises(SerializationError) as got:
+        await store(odd_agent, bad)
+    assert str(got.value) == str(expected.value)
+    assert str(got.value).startswith(f"cannot store {kind.replace('stability', 'stability result')} of agent ")
+    assert json.dumps(odd_agent, ensure_ascii=False) in str(got.value)
     with pytest.raises(SerializationError):
         await store(b, bad)
     assert await load(b) is None

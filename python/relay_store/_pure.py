@@ -12,6 +12,7 @@ a copy, and reading a value back is O(1).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self, cast
@@ -24,7 +25,7 @@ from ._native import (
     StabilityAnalysisResult,
     TrieEnvelope,
 )
-from .errors import StorageError
+from .errors import SerializationError, StorageError
 
 __all__ = ["PyInMemoryBackend"]
 
@@ -51,11 +52,23 @@ def _require_agent_id(agent_id: object) -> None:
             raise ValueError("agent_id is not valid Unicode text (it holds a lone surrogate)") from None
 
 
-def _ensure_writable(value: Any) -> None:
+def _ensure_writable(value: Any, what: str) -> None:
     # SPEC §3: never store what could not be read back. Serialising is the one
     # check that is exactly as strict as Redis would be (it refuses NaN and
     # infinities with SerializationError), so run it and throw the text away.
-    value.to_json()
+    # The message names what was refused, as the native backends do, and
+    # the path inside it without the class name: `cannot store trie of
+    # agent "a": root.predictions_by_call_index[1]...`.
+    try:
+        value.to_json()
+    except SerializationError as error:
+        detail = str(error).removeprefix(type(value).__name__ + ".")
+        raise SerializationError(f"cannot store {what}: {detail}") from None
+
+
+def _of_agent(kind: str, agent_id: str) -> str:
+    # Quoted as JSON, as the native backends quote it.
+    return f"{kind} of agent {json.dumps(agent_id, ensure_ascii=False)}"
 
 
 class PyInMemoryBackend:
@@ -102,7 +115,7 @@ class PyInMemoryBackend:
         """
         self._check_open()
         _require(record, RunRecord, "record")
-        _ensure_writable(record)
+        _ensure_writable(record, f"run {record.id}")
         agent_id = record.agent_id
         run_id = str(record.id)
         key = (agent_id, run_id)
@@ -140,7 +153,7 @@ class PyInMemoryBackend:
         """Replace the agent's plan; the plan names its own agent (SPEC §2)."""
         self._check_open()
         _require(plan, ExecutionPlan, "plan")
-        _ensure_writable(plan)
+        _ensure_writable(plan, _of_agent("plan", plan.agent_id))
         self._plans[plan.agent_id] = plan
 
     async def load_plan(self, agent_id: str) -> ExecutionPlan | None:
@@ -154,7 +167,7 @@ class PyInMemoryBackend:
         self._check_open()
         _require_agent_id(agent_id)
         _require(envelope, TrieEnvelope, "envelope")
-        _ensure_writable(envelope)
+        _ensure_writable(envelope, _of_agent("trie", agent_id))
         self._tries[agent_id] = envelope
 
     async def load_trie(self, agent_id: str) -> TrieEnvelope | None:
@@ -170,7 +183,7 @@ class PyInMemoryBackend:
         self._check_open()
         _require_agent_id(agent_id)
         _require(state, AccumulatorState, "state")
-        _ensure_writable(state)
+        _ensure_writable(state, _of_agent("accumulators", agent_id))
         self._accumulators[agent_id] = state
 
     async def load_accumulators(self, agent_id: str) -> AccumulatorState | None:
@@ -204,7 +217,7 @@ class PyInMemoryBackend:
         for position, observation in enumerate(snapshot):
             _require(observation, PromptIR, f"observations[{position}]")
         for observation in snapshot:
-            _ensure_writable(observation)
+            _ensure_writable(observation, _of_agent("observations", agent_id))
         self._observations[agent_id] = snapshot
 
     async def load_observations(self, agent_id: str) -> list[PromptIR] | None:
@@ -222,7 +235,7 @@ class PyInMemoryBackend:
         self._check_open()
         _require_agent_id(agent_id)
         _require(result, StabilityAnalysisResult, "result")
-        _ensure_writable(result)
+        _ensure_writable(result, _of_agent("stability result", agent_id))
         self._stability[agent_id] = result
 
     async def load_stability(

@@ -58,6 +58,14 @@ pub trait Backend: Send + Sync + 'static {
     fn close(&self) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// How a store error names what it refused: `trie of agent "a"`. The id is
+/// quoted as JSON, which the pure-Python backend writes the same way
+/// (`json.dumps(agent_id, ensure_ascii=False)`); Rust's `{:?}` escapes
+/// control and combining characters its own way.
+pub fn of_agent(kind: &str, agent_id: &str) -> String {
+    format!("{kind} of agent {}", serde_json::to_string(agent_id).expect("text is always JSON"))
+}
+
 /// Refuses a value that could not be read back, before anything is written.
 pub fn ensure_writable<T: Wire>(what: impl FnOnce() -> String, value: &T) -> Result<()> {
     value

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use uuid::Uuid;
 
-use crate::backend::{ensure_writable, Backend};
+use crate::backend::{ensure_writable, of_agent, Backend};
 use crate::error::{Error, Result};
 use crate::model::{
     AccumulatorState, ExecutionPlan, Observations, RunRecord, StabilityAnalysisResult, TrieEnvelope,
@@ -86,7 +86,7 @@ impl InMemoryBackend {
     }
 
     pub fn store_plan_now(&self, plan: Arc<ExecutionPlan>) -> Result<()> {
-        ensure_writable(|| format!("plan of agent {:?}", plan.agent_id), &*plan)?;
+        ensure_writable(|| of_agent("plan", &plan.agent_id), &*plan)?;
         self.write()?.plans.insert(plan.agent_id.clone(), plan);
         Ok(())
     }
@@ -96,7 +96,7 @@ impl InMemoryBackend {
     }
 
     pub fn store_trie_now(&self, agent_id: &str, envelope: Arc<TrieEnvelope>) -> Result<()> {
-        ensure_writable(|| format!("trie of agent {agent_id:?}"), &*envelope)?;
+        ensure_writable(|| of_agent("trie", agent_id), &*envelope)?;
         self.write()?.tries.insert(agent_id.to_owned(), envelope);
         Ok(())
     }
@@ -106,7 +106,7 @@ impl InMemoryBackend {
     }
 
     pub fn store_accumulators_now(&self, agent_id: &str, state: Arc<AccumulatorState>) -> Result<()> {
-        ensure_writable(|| format!("accumulators of agent {agent_id:?}"), &*state)?;
+        ensure_writable(|| of_agent("accumulators", agent_id), &*state)?;
         self.write()?.accumulators.insert(agent_id.to_owned(), state);
         Ok(())
     }
@@ -116,7 +116,7 @@ impl InMemoryBackend {
     }
 
     pub fn store_observations_now(&self, agent_id: &str, observations: Arc<Observations>) -> Result<()> {
-        ensure_writable(|| format!("observations of agent {agent_id:?}"), &*observations)?;
+        ensure_writable(|| of_agent("observations", agent_id), &*observations)?;
         self.write()?.observations.insert(agent_id.to_owned(), observations);
         Ok(())
     }
@@ -126,7 +126,7 @@ impl InMemoryBackend {
     }
 
     pub fn store_stability_now(&self, agent_id: &str, result: Arc<StabilityAnalysisResult>) -> Result<()> {
-        ensure_writable(|| format!("stability result of agent {agent_id:?}"), &*result)?;
+        ensure_writable(|| of_agent("stability result", agent_id), &*result)?;
         self.write()?.stability.insert(agent_id.to_owned(), result);
         Ok(())
     }

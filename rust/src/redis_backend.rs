@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use futures_util::future::join_all;
 
-use crate::backend::{encode_for_store, off_worker, Backend};
+use crate::backend::{encode_for_store, of_agent, off_worker, Backend};
 use crate::error::{Error, Result};
 use crate::model::{
     AccumulatorState, ExecutionPlan, Observations, RunRecord, StabilityAnalysisResult, TrieEnvelope,
@@ -403,7 +403,7 @@ impl Backend for RedisBackend {
     async fn store_plan(&self, plan: Arc<ExecutionPlan>) -> Result<()> {
         self.ensure_open()?;
         let key = self.inner.keys.plan(&plan.agent_id);
-        self.set_value(key, || format!("plan of agent {:?}", plan.agent_id), &*plan).await
+        self.set_value(key, || of_agent("plan", &plan.agent_id), &*plan).await
     }
 
     async fn load_plan(&self, agent_id: &str) -> Result<Option<Arc<ExecutionPlan>>> {
@@ -414,7 +414,7 @@ impl Backend for RedisBackend {
     async fn store_trie(&self, agent_id: &str, envelope: Arc<TrieEnvelope>) -> Result<()> {
         self.ensure_open()?;
         let key = self.inner.keys.trie(agent_id);
-        let what = || format!("trie of agent {agent_id:?}");
+        let what = || of_agent("trie", agent_id);
         match crate::trie_json::encode_parallel(envelope.clone()).await {
             Some(encoded) => {
                 let json = encoded.map_err(|e| match e {
@@ -436,7 +436,7 @@ impl Backend for RedisBackend {
     async fn store_accumulators(&self, agent_id: &str, state: Arc<AccumulatorState>) -> Result<()> {
         self.ensure_open()?;
         let key = self.inner.keys.accumulators(agent_id);
-        self.set_value(key, || format!("accumulators of agent {agent_id:?}"), &*state).await
+        self.set_value(key, || of_agent("accumulators", agent_id), &*state).await
     }
 
     async fn load_accumulators(&self, agent_id: &str) -> Result<Option<Arc<AccumulatorState>>> {
@@ -447,7 +447,7 @@ impl Backend for RedisBackend {
     async fn store_observations(&self, agent_id: &str, observations: Arc<Observations>) -> Result<()> {
         self.ensure_open()?;
         let key = self.inner.keys.observations(agent_id);
-        self.set_value(key, || format!("observations of agent {agent_id:?}"), &*observations).await
+        self.set_value(key, || of_agent("observations", agent_id), &*observations).await
     }
 
     async fn load_observations(&self, agent_id: &str) -> Result<Option<Arc<Observations>>> {
@@ -458,7 +458,7 @@ impl Backend for RedisBackend {
     async fn store_stability(&self, agent_id: &str, result: Arc<StabilityAnalysisResult>) -> Result<()> {
         self.ensure_open()?;
         let key = self.inner.keys.stability(agent_id);
-        self.set_value(key, || format!("stability result of agent {agent_id:?}"), &*result).await
+        self.set_value(key, || of_agent("stability result", agent_id), &*result).await
     }
 
     async fn load_stability(&self, agent_id: &str) -> Result<Option<Arc<StabilityAnalysisResult>>> {

@@ -318,9 +318,14 @@ mod tests {
         let err = from_json::<TrieEnvelope>(bad.as_bytes()).unwrap_err().to_string();
         assert!(err.starts_with("root.predictions_by_call_index.1.interarrival_ms.sample_count: invalid value: integer `-10`"), "{err}");
         assert!(err.ends_with("at line 5 column 46"), "{err}");
-        // Nothing to name at the top level: serde_json's message as it is.
+        // Nothing to name at the top level, or in a document cut short
+        // before a field name: serde_json's message as it is.
         let err = from_json::<TrieEnvelope>(b"[]").unwrap_err().to_string();
         assert!(err.starts_with("invalid type: sequence"), "{err}");
+        let err = from_json::<TrieEnvelope>(b"{").unwrap_err().to_string();
+        assert_eq!(err, "EOF while parsing an object at line 1 column 1");
+        let err = from_json::<TrieEnvelope>(br#"{"root":{"children":{"a":{"#).unwrap_err().to_string();
+        assert!(err.starts_with("root.children.a: EOF while parsing"), "{err}");
     }
 
     fn same_json(a: &str, b: &str) {

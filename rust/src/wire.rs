@@ -129,12 +129,27 @@ pub fn from_json<T: Wire>(bytes: &[u8]) -> Result<T, serde_json::Error> {
 /// fail, so only a failed read is done again with the path tracked, and the
 /// error then starts with it: `calls[0].prompt_tokens: invalid value: …`.
 fn naming_the_field<T: Wire>(bytes: &[u8], error: serde_json::Error) -> serde_json::Error {
+    use serde_path_to_error::Segment;
+    use std::fmt::Write as _;
     let mut again = serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, De<T>>(&mut again) {
-        Err(tracked) if tracked.path().iter().next().is_some() => {
-            de::Error::custom(format_args!("{}: {error}", tracked.path()))
-        }
-        _ => error,
+    let Err(tracked) = serde_path_to_error::deserialize::<_, De<T>>(&mut again) else {
+        return error;
+    };
+    // Only the part of the path that is known: the library shows a field
+    // it has not read yet (a truncated document) as `?`.
+    let mut path = String::new();
+    for segment in tracked.path().iter() {
+        let _ = match segment {
+            Segment::Seq { index } => write!(path, "[{index}]"),
+            Segment::Map { key } | Segment::Enum { variant: key } if path.is_empty() => write!(path, "{key}"),
+            Segment::Map { key } | Segment::Enum { variant: key } => write!(path, ".{key}"),
+            Segment::Unknown => break,
+        };
+    }
+    if path.is_empty() {
+        error
+    } else {
+        de::Error::custom(format_args!("{path}: {error}"))
     }
 }
 

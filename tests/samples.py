@@ -313,13 +313,20 @@ FUTURE_TRIE = {
     },
 }
 
+def _future_stats() -> dict[str, Any]:
+    """Stats whose digest, and one of its centroids, hold fields a newer
+    writer added: kept like a record's (SPEC §3)."""
+    doc = {**json.loads(stats(1.0, 2.0).to_json()), "x_stats": [1, 2]}
+    doc["digest"]["x_digest"] = {"k": None}
+    doc["digest"]["centroids"][0]["x_centroid"] = 0.5
+    return doc
+
+
 FUTURE_ACCUMULATORS = {
     "x_state": {"v": 2},
     "nodes": {
         "workflow": {
-            "remaining_calls": {
-                "1": {**json.loads(stats(1.0, 2.0).to_json()), "x_stats": [1, 2]}
-            },
+            "remaining_calls": {"1": _future_stats()},
             "interarrival_ms": {},
             "output_tokens": {},
             "sensitivity": {},

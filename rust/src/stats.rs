@@ -22,29 +22,72 @@ pub const MAX_SIZE_LIMIT: usize = 1 << 16;
 /// An empty digest holds NaN `min`/`max`; NeMo Relay writes those as `0.0` and
 /// reads `null` as `0.0`. That is the one place a non-finite float is mapped
 /// rather than refused, so readers on either side never meet a `null` there.
+///
+/// The second field keeps what a newer writer added to the digest or its
+/// centroids, as records keep their unknown fields.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Digest(pub TDigest);
+pub struct Digest(pub TDigest, pub Kept);
+
+/// Fields of a digest this version does not know. The digest's own stay
+/// through `add_sample` and `merge`, as a record's extras do; the centroids'
+/// only while the centroids are the ones read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Kept {
+    fields: Extra,
+    /// One per centroid, or none at all when no centroid had any.
+    centroids: Vec<Extra>,
+}
+
+impl Digest {
+    /// A digest the crate computed, keeping the digest-level fields of `from`.
+    fn derived(digest: TDigest, from: &Digest) -> Digest {
+        Digest(digest, Kept { fields: from.1.fields.clone(), centroids: Vec::new() })
+    }
+}
 
 /// Starts with 0.0 bounds rather than the crate's NaN: the crate never reads
 /// the bounds of an empty digest, and this is what the empty digest reads
 /// back as, so an empty accumulator stays equal to itself through JSON.
 impl Default for Digest {
     fn default() -> Self {
-        Digest(TDigest::new(Vec::new(), 0.0, 0.0, 0.0, 0.0, COMPRESSION))
+        Digest(TDigest::new(Vec::new(), 0.0, 0.0, 0.0, 0.0, COMPRESSION), Kept::default())
     }
 }
 
-/// The crate's fields, spelled out so that `min`/`max` can be sanitised on
-/// the way in without an intermediate `serde_json::Value`. NeMo Relay reads
-/// any `null` in a digest as 0.0; `sum` and `count` are read the same way.
-#[derive(Deserialize, Serialize)]
+/// The digest as it travels, read like any record (unknown fields kept).
+/// NeMo Relay reads any `null` in a digest as 0.0, hence the options.
+#[allow(dead_code)] // the `FIELDS` list `record!` adds is for models only
+mod form {
+    use crate::wire::record;
+
+    record! {
+        pub struct TDigest {
+            req centroids: Vec<Centroid>,
+            req max_size: usize,
+            opt sum: Option<f64>,
+            opt count: Option<f64>,
+            opt max: Option<f64>,
+            opt min: Option<f64>,
+        }
+    }
+
+    record! {
+        pub struct Centroid {
+            req mean: f64,
+            req weight: f64,
+        }
+    }
+}
+
+/// The crate's own fields, for its own reader.
+#[derive(Serialize)]
 struct DigestIn {
     centroids: Vec<Centroid>,
     max_size: usize,
-    sum: Option<f64>,
-    count: Option<f64>,
-    max: Option<f64>,
-    min: Option<f64>,
+    sum: f64,
+    count: f64,
+    max: f64,
+    min: f64,
 }
 
 impl Wire for Digest {
@@ -58,32 +101,56 @@ impl Wire for Digest {
         // way to reach the centroids. An empty digest's NaN bounds are
         // written as 0.0, as NeMo Relay does.
         let d = &self.0;
-        if d.min().is_nan() || d.max().is_nan() {
-            return TDigest::new(Vec::new(), d.sum(), d.count(), 0.0, 0.0, d.max_size()).serialize(s);
+        let sanitised;
+        let d = if d.min().is_nan() || d.max().is_nan() {
+            sanitised = TDigest::new(Vec::new(), d.sum(), d.count(), 0.0, 0.0, d.max_size());
+            &sanitised
+        } else {
+            d
+        };
+        if self.1 == Kept::default() {
+            return d.serialize(s);
         }
-        d.serialize(s)
+        // Kept fields go after the crate's, which keep the crate's order.
+        use serde::ser::SerializeMap;
+        let value = serde_json::to_value(d).map_err(serde::ser::Error::custom)?;
+        let mut map = s.serialize_map(None)?;
+        for name in ["centroids", "max_size", "sum", "count", "max", "min"] {
+            match (name, value[name].as_array()) {
+                ("centroids", Some(centroids)) if centroids.len() == self.1.centroids.len() => {
+                    map.serialize_entry(name, &CentroidsKept(centroids, &self.1.centroids))?;
+                }
+                _ => map.serialize_entry(name, &value[name])?,
+            }
+        }
+        self.1.fields.serialize_into(&mut map)?;
+        map.end()
     }
 
     /// Exactly what was written: `TDigest::new` would re-merge a digest
     /// holding more centroids than `max_size` (which the crate itself
     /// produces), so such a digest goes through the crate's own reader.
     fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut w = DigestIn::deserialize(d)?;
+        let w = form::TDigest::de(d)?;
         if w.max_size > MAX_SIZE_LIMIT {
             return Err(serde::de::Error::custom(format_args!(
                 "max_size {} is larger than {MAX_SIZE_LIMIT} (NeMo Relay writes {COMPRESSION})",
                 w.max_size
             )));
         }
-        if w.centroids.len() > w.max_size {
-            for x in [&mut w.sum, &mut w.count, &mut w.max, &mut w.min] {
-                x.get_or_insert(0.0);
-            }
-            let value = serde_json::to_value(&w).map_err(serde::de::Error::custom)?;
-            return TDigest::deserialize(value).map(Digest).map_err(serde::de::Error::custom);
-        }
+        let any_kept = w.centroids.iter().any(|c| !c.extra.is_empty());
+        let kept = Kept {
+            fields: w.extra,
+            centroids: if any_kept { w.centroids.iter().map(|c| c.extra.clone()).collect() } else { Vec::new() },
+        };
+        let centroids: Vec<Centroid> = w.centroids.iter().map(|c| Centroid::new(c.mean, c.weight)).collect();
         let z = |x: Option<f64>| x.unwrap_or(0.0);
-        Ok(Digest(TDigest::new(w.centroids, z(w.sum), z(w.count), z(w.max), z(w.min), w.max_size)))
+        if centroids.len() > w.max_size {
+            let whole = DigestIn { centroids, max_size: w.max_size, sum: z(w.sum), count: z(w.count), max: z(w.max), min: z(w.min) };
+            let value = serde_json::to_value(&whole).map_err(serde::de::Error::custom)?;
+            return TDigest::deserialize(value).map(|t| Digest(t, kept)).map_err(serde::de::Error::custom);
+        }
+        Ok(Digest(TDigest::new(centroids, z(w.sum), z(w.count), z(w.max), z(w.min), w.max_size), kept))
     }
 
     fn check(&self) -> Result<(), NonFinite> {
@@ -101,6 +168,31 @@ impl Wire for Digest {
             }
         }
         Ok(())
+    }
+}
+
+/// Each centroid as the crate writes it, then the fields kept for it.
+struct CentroidsKept<'a>(&'a [serde_json::Value], &'a [Extra]);
+
+impl Serialize for CentroidsKept<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (centroid, kept) in self.0.iter().zip(self.1) {
+            seq.serialize_element(&CentroidKept(centroid, kept))?;
+        }
+        return seq.end();
+
+        struct CentroidKept<'a>(&'a serde_json::Value, &'a Extra);
+        impl Serialize for CentroidKept<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(None)?;
+                map.serialize_entry("mean", &self.0["mean"])?;
+                map.serialize_entry("weight", &self.0["weight"])?;
+                self.1.serialize_into(&mut map)?;
+                map.end()
+            }
+        }
     }
 }
 
@@ -127,7 +219,7 @@ impl RunningStats {
             count,
             mean,
             m2,
-            digest: Digest(self.digest.0.merge_unsorted(vec![value])),
+            digest: Digest::derived(self.digest.0.merge_unsorted(vec![value]), &self.digest),
             extra: self.extra.clone(),
         }
     }
@@ -147,7 +239,7 @@ impl RunningStats {
             count,
             mean,
             m2,
-            digest: Digest(TDigest::merge_digests(vec![self.digest.0.clone(), other.digest.0.clone()])),
+            digest: Digest::derived(TDigest::merge_digests(vec![self.digest.0.clone(), other.digest.0.clone()]), &self.digest),
             extra: self.extra.clone(),
         }
     }
@@ -194,6 +286,24 @@ mod tests {
 
     fn stats(values: &[f64]) -> RunningStats {
         values.iter().fold(RunningStats::default(), |s, &v| s.add_sample(v))
+    }
+
+    #[test]
+    fn fields_a_newer_writer_added_to_a_digest_survive_a_round_trip() {
+        let doc = r#"{"centroids":[{"mean":1.0,"weight":2.0,"z":[1]},{"mean":3.5,"weight":1.0}],"max_size":100,"sum":5.5,"count":3.0,"max":3.5,"min":1.0,"future":{"a":null}}"#;
+        let digest: Digest = from_json(doc.as_bytes()).unwrap();
+        assert_eq!(to_json(&digest).unwrap(), doc);
+        assert_ne!(digest, from_json::<Digest>(doc.replace(r#","future":{"a":null}"#, "").as_bytes()).unwrap());
+        // A digest computed from it keeps its own fields, not the centroids'.
+        let stats = RunningStats { count: 3, mean: 5.5 / 3.0, m2: 0.0, digest, extra: Extra::default() }.add_sample(2.0);
+        let written = to_json(&stats.digest).unwrap();
+        assert!(written.ends_with(r#","future":{"a":null}}"#) && !written.contains(r#""z""#), "{written}");
+        // Without extras, the crate's own form, byte for byte.
+        let plain = r#"{"centroids":[{"mean":1.0,"weight":1.0}],"max_size":100,"sum":1.0,"count":1.0,"max":1.0,"min":1.0}"#;
+        assert_eq!(to_json(&from_json::<Digest>(plain.as_bytes()).unwrap()).unwrap(), plain);
+        // More centroids than max_size (the crate's own reader): kept too.
+        let over = r#"{"centroids":[{"mean":1.0,"weight":1.0,"k":1},{"mean":2.0,"weight":1.0,"k":2}],"max_size":1,"sum":3.0,"count":2.0,"max":2.0,"min":1.0,"v":2}"#;
+        assert_eq!(to_json(&from_json::<Digest>(over.as_bytes()).unwrap()).unwrap(), over);
     }
 
     #[test]
@@ -306,7 +416,7 @@ mod tests {
         assert!(!json.contains("null"), "{json}");
         assert_eq!(from_json::<AccumulatorState>(json.as_bytes()).unwrap(), state);
         // The crate's own empty digest (NaN bounds) is written the same way.
-        let crate_empty = RunningStats { digest: Digest(TDigest::new_with_size(COMPRESSION)), ..RunningStats::default() };
+        let crate_empty = RunningStats { digest: Digest(TDigest::new_with_size(COMPRESSION), Kept::default()), ..RunningStats::default() };
         assert_eq!(to_json(&crate_empty).unwrap(), out);
     }
 

@@ -104,14 +104,18 @@ impl Activity {
         self.next_start.store((slot + 1) % BURST_STARTS, Ordering::Relaxed);
         let oldest = self.starts[slot].swap(now, Ordering::Relaxed);
         self.burst.store(oldest != NEVER && now.saturating_sub(oldest) < BURST_WINDOW_NS, Ordering::Relaxed);
-        self.touch();
+        self.touch_at(now);
     }
 
     fn touch(&self) {
+        self.touch_at(self.now_ns());
+    }
+
+    fn touch_at(&self, now: u64) {
         if self.spin_ns == 0 {
             return;
         }
-        self.last.store(self.now_ns(), Ordering::Relaxed);
+        self.last.store(now, Ordering::Relaxed);
         if !self.burst.load(Ordering::Relaxed) && self.asleep.swap(false, Ordering::AcqRel) {
             self.wake.notify_one();
         }

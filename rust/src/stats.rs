@@ -138,12 +138,12 @@ impl Wire for Digest {
                 w.max_size
             )));
         }
-        let any_kept = w.centroids.iter().any(|c| !c.extra.is_empty());
+        let (centroids, kept_per_centroid): (Vec<Centroid>, Vec<Extra>) =
+            w.centroids.into_iter().map(|c| (Centroid::new(c.mean, c.weight), c.extra)).unzip();
         let kept = Kept {
             fields: w.extra,
-            centroids: if any_kept { w.centroids.iter().map(|c| c.extra.clone()).collect() } else { Vec::new() },
+            centroids: if kept_per_centroid.iter().all(Extra::is_empty) { Vec::new() } else { kept_per_centroid },
         };
-        let centroids: Vec<Centroid> = w.centroids.iter().map(|c| Centroid::new(c.mean, c.weight)).collect();
         let z = |x: Option<f64>| x.unwrap_or(0.0);
         if centroids.len() > w.max_size {
             let whole = DigestIn { centroids, max_size: w.max_size, sum: z(w.sum), count: z(w.count), max: z(w.max), min: z(w.min) };

@@ -218,14 +218,12 @@ impl Wire for DateTime<Utc> {
                 f.write_str("an RFC 3339 timestamp")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                parse_datetime(v).map_err(E::custom)
+                crate::timestamp::parse(v).map_err(E::custom)
             }
         }
         d.deserialize_str(V)
     }
 }
-
-pub use crate::timestamp::parse as parse_datetime;
 
 impl<T: Wire> Wire for Option<T> {
     fn ser<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

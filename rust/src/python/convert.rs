@@ -197,7 +197,7 @@ impl PyField for DateTime<Utc> {
             return Ok(naive.and_utc());
         }
         if let Ok(s) = ob.cast::<PyString>() {
-            return wire::parse_datetime(text(s, loc)?).map_err(|e| value_error(loc, e));
+            return crate::timestamp::parse(text(s, loc)?).map_err(|e| value_error(loc, e));
         }
         Err(type_error(loc, "datetime.datetime", ob))
     }

@@ -1186,50 +1186,54 @@ def test_attributes_are_read_only(name: str) -> None:
         model.brand_new_attribute = 1
 
 
-def test_mutating_returned_collections_never_changes_the_model() -> None:
+def test_returned_collections_cannot_change_the_model() -> None:
+    # List and map fields are read-only views: every way to change one fails.
     r = run(run_id=RUN_ID)
-    r.calls.clear()
+    env = trie()
+    p = prompt()
+    group = rs.ParallelGroup(group_id="g", tool_names=["a"])
+    lists = [r.calls, envelope_meta().parallel_hints, group.tool_names, p.blocks, p.tool_schema_hashes]
+    maps = [env.root.children, env.root.predictions_by_call_index, accumulators().nodes]
+    for view in lists:
+        assert isinstance(view, rs.ListView)
+        for method in ("append", "clear", "pop", "extend", "insert", "remove", "sort", "reverse"):
+            assert not hasattr(view, method), method
+        with pytest.raises(TypeError):
+            view[0] = view[0]
+        with pytest.raises(TypeError):
+            del view[0]
+    for view in maps:
+        assert isinstance(view, rs.MapView)
+        for method in ("clear", "pop", "popitem", "update", "setdefault"):
+            assert not hasattr(view, method), method
+        key = next(iter(view))
+        with pytest.raises(TypeError):
+            view[key] = view[key]
+        with pytest.raises(TypeError):
+            del view[key]
+    assert r == run(run_id=RUN_ID)
+    assert env == trie()
+    assert p == prompt()
+    assert group.tool_names == ["a"]
+
+
+def test_mutating_returned_json_values_never_changes_the_model() -> None:
+    # JSON fields are plain values, made anew on each read.
+    r = run(run_id=RUN_ID)
     r.calls[0].annotated_request["messages"].append("x")
     r.calls[0].annotated_response.append("x")
     assert r == run(run_id=RUN_ID)
 
     meta = envelope_meta()
-    meta.parallel_hints.pop()
     meta.extensions["team"] = "changed"
     meta.extensions["weights"].append(9)
     assert meta == envelope_meta()
-
-    group = rs.ParallelGroup(group_id="g", tool_names=["a"])
-    group.tool_names.append("b")
-    assert group.tool_names == ["a"]
-
-    env = trie()
-    env.root.children.clear()
-    env.root.children["react_agent"].predictions_by_call_index.clear()
-    env.root.predictions_by_call_index[5] = prediction()
-    assert env == trie()
 
     s = stats(1.0, 2.0)
     s.digest["centroids"].clear()
     s.digest["count"] = 99.0
     assert s == stats(1.0, 2.0)
     assert s.digest["count"] == 2.0
-
-    acc = rs.AccumulatorState(nodes={"n": rs.NodeAccumulators(remaining_calls={1: s})})
-    acc.nodes.clear()
-    acc.nodes["n"].remaining_calls.clear()
-    assert list(acc.nodes["n"].remaining_calls) == [1]
-
-    p = prompt()
-    p.blocks.clear()
-    p.tool_schema_hashes.clear()
-    assert p == prompt()
-
-    result = rs.StabilityAnalysisResult(
-        scores=[rs.BlockStabilityScore(**score_kwargs())], stable_prefix_length=1, total_observations=1
-    )
-    result.scores.clear()
-    assert len(result.scores) == 1
 
 
 def test_mutating_constructor_inputs_never_changes_the_model() -> None:

@@ -18,7 +18,9 @@ from relay_store import (
     CallKind,
     CallRecord,
     ExecutionPlan,
+    ListView,
     LlmCallPrediction,
+    MapView,
     MetadataEnvelope,
     NodeAccumulators,
     ParallelGroup,
@@ -63,7 +65,9 @@ def record_run(agent_id: str) -> RunRecord:
     ]
     run = RunRecord(id=str(run_id), agent_id=agent_id, calls=calls)
     assert_type(run.id, uuid.UUID)
-    assert_type(run.calls, list[CallRecord])
+    assert_type(run.calls, ListView[CallRecord])
+    assert_type(run.calls[1:], list[CallRecord])
+    assert_type(run.calls + [calls[0]], list[CallRecord])
     assert_type(run.started_at, datetime)
     assert_type(run.ended_at, datetime | None)
     assert_type(run.calls[0].kind, CallKind)
@@ -82,7 +86,8 @@ def learn(samples: list[float]) -> tuple[AccumulatorState, TrieEnvelope]:
     assert_type(merged.digest, dict[str, Any])
     node = NodeAccumulators(remaining_calls={1: merged}, all_remaining_calls=merged)
     state = AccumulatorState(nodes={"workflow/agent": node})
-    assert_type(state.nodes["workflow/agent"].remaining_calls, dict[int, RunningStats])
+    assert_type(state.nodes["workflow/agent"].remaining_calls, MapView[int, RunningStats])
+    assert_type(state.nodes.get("missing"), NodeAccumulators | None)
 
     prediction = LlmCallPrediction(
         remaining_calls=metrics,
@@ -93,10 +98,10 @@ def learn(samples: list[float]) -> tuple[AccumulatorState, TrieEnvelope]:
     leaf = PredictionTrieNode(name="agent", predictions_by_call_index={1: prediction})
     root = PredictionTrieNode(name="workflow", children={"agent": leaf})
     envelope = TrieEnvelope(workflow_name="workflow", root=root)
-    assert_type(envelope.root.children, dict[str, PredictionTrieNode])
+    assert_type(envelope.root.children, MapView[str, PredictionTrieNode])
     assert_type(
         envelope.root.children["agent"].predictions_by_call_index,
-        dict[int, LlmCallPrediction],
+        MapView[int, LlmCallPrediction],
     )
     assert_type(envelope.root.predictions_any_index, LlmCallPrediction | None)
     return state, envelope
@@ -117,7 +122,7 @@ def observe() -> tuple[list[PromptIR], StabilityAnalysisResult]:
         blocks=[block, block.replace(span_id="user", role="user", sequence_index=1)],
         tool_schema_hashes=[ToolSchemaHash(tool_name="search", schema_hash="ab12")],
     )
-    assert_type(ir.tool_schema_hashes, list[ToolSchemaHash] | None)
+    assert_type(ir.tool_schema_hashes, ListView[ToolSchemaHash] | None)
     result = StabilityAnalysisResult(
         scores=[
             BlockStabilityScore(

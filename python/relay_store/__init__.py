@@ -26,7 +26,9 @@ from ._native import (
     CallRecord,
     ExecutionPlan,
     InMemoryBackend,
+    ListView,
     LlmCallPrediction,
+    MapView,
     MetadataEnvelope,
     NodeAccumulators,
     ParallelGroup,
@@ -76,6 +78,9 @@ __all__ = [
     "StabilityClass",
     "BlockStabilityScore",
     "StabilityAnalysisResult",
+    # read-only views of models' list and map fields
+    "ListView",
+    "MapView",
     # backends
     "StorageBackend",
     "InMemoryBackend",

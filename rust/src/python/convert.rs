@@ -2,9 +2,9 @@
 //!
 //! Every field type knows how to read itself from a Python value (raising
 //! `TypeError` for a wrong type and `ValueError` for a bad value, both naming
-//! the field) and how to present itself to Python. Collections are handed out
-//! as fresh `list`/`dict` objects whose items share the Rust values, so a
-//! caller can mutate what it got without touching the model.
+//! the field) and how to present itself to Python. A getter hands out lists
+//! and maps as read-only views (`views`); `to_py` builds fresh `list`/`dict`
+//! objects, for reprs and pickling.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -79,9 +79,20 @@ fn text<'a>(s: &'a Bound<'_, PyString>, loc: &Loc<'_>) -> PyResult<&'a str> {
 pub const LONE_SURROGATE: &str = "not valid Unicode text (it holds a lone surrogate)";
 
 /// A model field type as seen from Python.
-pub trait PyField: Sized {
+pub trait PyField: Sized + 'static {
     fn from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self>;
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+
+    /// What a getter returns for the field `project(owner)`: the value as
+    /// `to_py` gives it, except that a list or map is handed out as a view
+    /// that reads the record in place (see `views`).
+    fn field_to_py<'py, P, F>(py: Python<'py>, owner: &Arc<P>, project: F) -> PyResult<Bound<'py, PyAny>>
+    where
+        P: Send + Sync + 'static,
+        F: Fn(&P) -> &Self + Send + Sync + 'static,
+    {
+        project(owner).to_py(py)
+    }
 }
 
 impl PyField for String {
@@ -275,6 +286,17 @@ impl<T: PyField> PyField for Option<T> {
             None => Ok(py.None().into_bound(py)),
         }
     }
+    fn field_to_py<'py, P, F>(py: Python<'py>, owner: &Arc<P>, project: F) -> PyResult<Bound<'py, PyAny>>
+    where
+        P: Send + Sync + 'static,
+        F: Fn(&P) -> &Self + Send + Sync + 'static,
+    {
+        match project(owner) {
+            None => Ok(py.None().into_bound(py)),
+            // The record never changes, so what is there now is there on every read.
+            Some(_) => T::field_to_py(py, owner, move |p: &P| project(p).as_ref().expect("the field was Some")),
+        }
+    }
 }
 
 /// Walks any sequence except text and bytes, which are sequences by accident.
@@ -320,6 +342,13 @@ impl<T: PyField> PyField for Vec<T> {
         let items = self.iter().map(|v| v.to_py(py)).collect::<PyResult<Vec<_>>>()?;
         Ok(PyList::new(py, items)?.into_any())
     }
+    fn field_to_py<'py, P, F>(py: Python<'py>, owner: &Arc<P>, project: F) -> PyResult<Bound<'py, PyAny>>
+    where
+        P: Send + Sync + 'static,
+        F: Fn(&P) -> &Self + Send + Sync + 'static,
+    {
+        super::views::list_of(py, owner, move |p: &P| project(p).as_slice())
+    }
 }
 
 fn for_each_entry(
@@ -347,9 +376,12 @@ fn for_each_entry(
 }
 
 /// Keys of maps: `str` keys, or `int` keys where the wire has `"<u32>"` keys.
-pub trait PyKey: Sized + Ord + fmt::Debug {
+pub trait PyKey: Sized + Ord + fmt::Debug + 'static {
     fn key_from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self>;
     fn key_to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+    /// The value at the key `ob` stands for, as a `dict` with these keys
+    /// would find it; a key of another type is simply not there.
+    fn find<'a, V>(map: &'a BTreeMap<Self, V>, ob: &Bound<'_, PyAny>) -> Option<&'a V>;
 }
 
 impl PyKey for String {
@@ -362,6 +394,9 @@ impl PyKey for String {
     fn key_to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.to_py(py)
     }
+    fn find<'a, V>(map: &'a BTreeMap<Self, V>, ob: &Bound<'_, PyAny>) -> Option<&'a V> {
+        map.get(ob.cast::<PyString>().ok()?.to_str().ok()?)
+    }
 }
 
 impl PyKey for u32 {
@@ -373,6 +408,18 @@ impl PyKey for u32 {
     }
     fn key_to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.to_py(py)
+    }
+    /// `True` and `1.0` find the key `1`, as they would in a dict.
+    fn find<'a, V>(map: &'a BTreeMap<Self, V>, ob: &Bound<'_, PyAny>) -> Option<&'a V> {
+        let key = if let Ok(f) = ob.cast::<PyFloat>() {
+            let v = f.value();
+            (v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v)).then_some(v as u32)?
+        } else if ob.is_instance_of::<PyInt>() {
+            ob.extract::<u32>().ok()?
+        } else {
+            return None;
+        };
+        map.get(&key)
     }
 }
 
@@ -393,6 +440,13 @@ impl<K: PyKey, T: PyField> PyField for BTreeMap<K, T> {
             dict.set_item(k.key_to_py(py)?, v.to_py(py)?)?;
         }
         Ok(dict.into_any())
+    }
+    fn field_to_py<'py, P, F>(py: Python<'py>, owner: &Arc<P>, project: F) -> PyResult<Bound<'py, PyAny>>
+    where
+        P: Send + Sync + 'static,
+        F: Fn(&P) -> &Self + Send + Sync + 'static,
+    {
+        super::views::map_of(py, owner, project)
     }
 }
 

@@ -13,6 +13,7 @@ mod call;
 mod convert;
 mod errors;
 mod models;
+mod views;
 
 /// How long the I/O thread stays awake after activity, in microseconds.
 const SPIN_VAR: &str = "RELAY_STORE_IO_SPIN_US";
@@ -30,6 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let spin = *SPIN.get_or_init(|| spin);
     m.add("io_spin_us", spin.as_micros())?;
     models::register(m)?;
+    views::register(m)?;
     backends::register(m)?;
     Ok(())
 }

@@ -142,7 +142,7 @@ macro_rules! py_model {
             $(
                 #[getter]
                 fn $field<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                    PyField::to_py(&self.0.$field, py)
+                    <$ty as PyField>::field_to_py(py, &self.0, |r: &core::$core| &r.$field)
                 }
             )*
 

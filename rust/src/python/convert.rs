@@ -379,9 +379,10 @@ fn for_each_entry(
 pub trait PyKey: Sized + Ord + fmt::Debug + 'static {
     fn key_from_py(ob: &Bound<'_, PyAny>, loc: &Loc<'_>) -> PyResult<Self>;
     fn key_to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
-    /// The value at the key `ob` stands for, as a `dict` with these keys
-    /// would find it; a key of another type is simply not there.
-    fn find<'a, V>(map: &'a BTreeMap<Self, V>, ob: &Bound<'_, PyAny>) -> Option<&'a V>;
+    /// The value at the key `ob` stands for, found as a `dict` with these
+    /// keys would find it: by hash and `==`, so an unhashable key raises
+    /// `TypeError` and a key of another type is simply not there.
+    fn find<'a, V>(map: &'a BTreeMap<Self, V>, ob: &Bound<'_, PyAny>) -> PyResult<Option<&'a V>>;
 }
 
 impl PyKey for String {
@@ -394,8 +395,11 @@ impl PyKey for String {
     fn key_to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.to_py(py)
     }
-    fn find<'a, V>(map: &'a BTreeMap<Self, V>, ob: &Bound<'_, PyAny>) -> Option<&'a V> {
-        map.get(ob.cast::<PyString>().ok()?.to_str().ok()?)
+    fn find<'a, V>(map: &'a BTreeMap<Self, V>, ob: &Bound<'_, PyAny>) -> PyResult<Option<&'a V>> {
+        match ob.cast::<PyString>() {
+            Ok(s) => Ok(s.to_str().ok().and_then(|s| map.get(s))),
+            Err(_) => ob.hash().map(|_| None),
+        }
     }
 }
 
@@ -409,17 +413,20 @@ impl PyKey for u32 {
     fn key_to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.to_py(py)
     }
-    /// `True` and `1.0` find the key `1`, as they would in a dict.
-    fn find<'a, V>(map: &'a BTreeMap<Self, V>, ob: &Bound<'_, PyAny>) -> Option<&'a V> {
-        let key = if let Ok(f) = ob.cast::<PyFloat>() {
-            let v = f.value();
-            (v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v)).then_some(v as u32)?
-        } else if ob.is_instance_of::<PyInt>() {
-            ob.extract::<u32>().ok()?
-        } else {
-            return None;
+    /// Any number equal to an int key finds it (`True`, `1.0`,
+    /// `Fraction(1)`): Python gives equal numbers equal hashes, and the hash
+    /// of a small int is the int.
+    fn find<'a, V>(map: &'a BTreeMap<Self, V>, ob: &Bound<'_, PyAny>) -> PyResult<Option<&'a V>> {
+        if ob.is_exact_instance_of::<PyInt>() {
+            return Ok(ob.extract::<u32>().ok().and_then(|k| map.get(&k)));
+        }
+        let Ok(key) = u32::try_from(ob.hash()?) else {
+            return Ok(None);
         };
-        map.get(&key)
+        match map.get(&key) {
+            Some(v) if ob.eq(key)? => Ok(Some(v)),
+            _ => Ok(None),
+        }
     }
 }
 

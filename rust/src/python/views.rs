@@ -19,7 +19,7 @@ use std::sync::Arc;
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyMapping, PySequence, PySlice, PyTuple, PyType};
+use pyo3::types::{PyDict, PyInt, PyList, PyMapping, PySequence, PySlice, PyTuple, PyType};
 use pyo3::IntoPyObjectExt;
 
 use super::convert::{PyField, PyKey};
@@ -73,7 +73,7 @@ where
         (self.project)(&self.owner).len()
     }
     fn get<'py>(&self, key: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        K::find((self.project)(&self.owner), key).map(|v| v.to_py(key.py())).transpose()
+        K::find((self.project)(&self.owner), key)?.map(|v| v.to_py(key.py())).transpose()
     }
     fn keys<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
         (self.project)(&self.owner).keys().map(|k| k.key_to_py(py)).collect()
@@ -124,6 +124,39 @@ impl ListView {
     }
 }
 
+/// `ob` as an int, through `__index__` as `list` does; `None` when it has
+/// no `__index__`.
+fn as_int<'py>(ob: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyInt>>> {
+    if let Ok(i) = ob.cast::<PyInt>() {
+        return Ok(Some(i.clone()));
+    }
+    if !ob.get_type().hasattr(pyo3::intern!(ob.py(), "__index__"))? {
+        return Ok(None);
+    }
+    static INDEX: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = ob.py();
+    let index = INDEX.get_or_try_init(py, || Ok::<_, PyErr>(py.import("operator")?.getattr("index")?.unbind()))?;
+    Ok(Some(index.bind(py).call1((ob,))?.cast_into::<PyInt>()?))
+}
+
+/// A bound of `index()`: clamped to the view as `list.index` clamps it,
+/// however large.
+fn bound_of(ob: &Bound<'_, PyAny>, len: usize) -> PyResult<usize> {
+    let Some(i) = as_int(ob)? else {
+        return Err(PyTypeError::new_err(format!(
+            "slice indices must be integers or have an __index__ method, not {}",
+            super::convert::type_name(ob)
+        )));
+    };
+    let len = len as isize;
+    let i = match i.extract::<isize>() {
+        Ok(i) => i,
+        Err(_) if i.gt(0)? => isize::MAX,
+        Err(_) => isize::MIN,
+    };
+    Ok(if i < 0 { i.saturating_add(len).max(0) } else { i.min(len) } as usize)
+}
+
 /// The items of a list, tuple or view, for comparing and concatenating;
 /// `None` for anything else.
 fn sequence_items<'py>(other: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyList>>> {
@@ -160,11 +193,14 @@ impl ListView {
                 .collect::<PyResult<Vec<_>>>()?;
             return Ok(PyList::new(py, picked)?.into_any());
         }
-        let Ok(at) = index.extract::<isize>() else {
+        let Some(at) = as_int(index)? else {
             return Err(PyTypeError::new_err(format!(
                 "ListView indices must be integers or slices, not {}",
                 super::convert::type_name(index)
             )));
+        };
+        let Ok(at) = at.extract::<isize>() else {
+            return Err(PyIndexError::new_err("cannot fit 'int' into an index-sized integer"));
         };
         match self.position(at) {
             Some(at) => self.0.item(py, at),
@@ -191,11 +227,12 @@ impl ListView {
 
     /// As `list.index`: the first position from `start` (up to `stop`)
     /// holding an item equal to `value`.
-    #[pyo3(signature = (value, start = 0, stop = isize::MAX, /))]
-    fn index(&self, value: &Bound<'_, PyAny>, start: isize, stop: isize) -> PyResult<usize> {
-        let len = self.0.len() as isize;
-        let clamp = |i: isize| if i < 0 { (i + len).max(0) } else { i.min(len) } as usize;
-        for at in clamp(start)..clamp(stop) {
+    #[pyo3(signature = (value, start = None, stop = None, /))]
+    fn index(&self, value: &Bound<'_, PyAny>, start: Option<&Bound<'_, PyAny>>, stop: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+        let len = self.0.len();
+        let start = start.map_or(Ok(0), |s| bound_of(s, len))?;
+        let stop = stop.map_or(Ok(len), |s| bound_of(s, len))?;
+        for at in start..stop {
             if self.0.item(value.py(), at)?.eq(value)? {
                 return Ok(at);
             }
@@ -295,6 +332,26 @@ impl MapView {
     }
 }
 
+/// The entries of a dict (itself, however it is subclassed), a view or any
+/// other mapping, as a `dict`; `None` for anything else.
+fn mapping_entries<'py>(other: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyDict>>> {
+    if let Ok(view) = other.cast::<MapView>() {
+        return view.get().to_dict(other.py()).map(Some);
+    }
+    if let Ok(dict) = other.cast::<PyDict>() {
+        return Ok(Some(dict.clone()));
+    }
+    if let Ok(mapping) = other.cast::<PyMapping>() {
+        let dict = PyDict::new(other.py());
+        for item in mapping.items()?.iter() {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+            dict.set_item(k, v)?;
+        }
+        return Ok(Some(dict));
+    }
+    Ok(None)
+}
+
 /// `ListView[CallRecord]` in annotations, as `list[...]` is.
 fn generic_alias<'py>(cls: &Bound<'py, PyType>, item: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     static ALIAS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -365,26 +422,46 @@ impl MapView {
         PyList::new(py, self.0.entries(py)?)
     }
 
-    /// Equal to any mapping (a dict, another view) with equal entries.
+    /// Equal to any mapping (a dict, another view) with equal entries. Read
+    /// as a whole, as `dict` compares: looking keys up one by one would call
+    /// a `defaultdict`'s default factory and add keys to it.
     fn __eq__<'py>(&self, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = other.py();
-        let Ok(theirs) = other.cast::<PyMapping>() else {
+        let Some(theirs) = mapping_entries(other)? else {
             return Ok(py.NotImplemented().into_bound(py));
         };
-        if theirs.len()? != self.0.len() {
+        if theirs.len() != self.0.len() {
             return false.into_bound_py_any(py);
         }
-        for (k, v) in self.0.entries(py)? {
-            let same = match theirs.get_item(&k) {
-                Ok(their) => their.eq(&v)?,
-                Err(e) if e.is_instance_of::<PyKeyError>(py) => false,
-                Err(e) => return Err(e),
-            };
-            if !same {
-                return false.into_bound_py_any(py);
-            }
+        self.to_dict(py)?.eq(theirs)?.into_bound_py_any(py)
+    }
+
+    /// A new `dict`, as `dict | other` gives.
+    fn __or__<'py>(&self, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = other.py();
+        match mapping_entries(other)? {
+            Some(theirs) => Ok(self.to_dict(py)?.call_method1(pyo3::intern!(py, "__or__"), (theirs,))?),
+            None => Ok(py.NotImplemented().into_bound(py)),
         }
-        true.into_bound_py_any(py)
+    }
+
+    fn __ror__<'py>(&self, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = other.py();
+        match mapping_entries(other)? {
+            Some(theirs) => Ok(theirs.call_method1(pyo3::intern!(py, "__or__"), (self.to_dict(py)?,))?),
+            None => Ok(py.NotImplemented().into_bound(py)),
+        }
+    }
+
+    /// A plain `dict` of the entries, as `MappingProxyType.copy()` gives.
+    fn copy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.to_dict(py)
+    }
+
+    fn __reversed__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let mut keys = self.0.keys(py)?;
+        keys.reverse();
+        Ok(PyList::new(py, keys)?.try_iter()?.into_any())
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

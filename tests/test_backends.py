@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
+from unittest.mock import AsyncMock, create_autospec
 
 import pytest
 
@@ -81,11 +83,40 @@ async def test_every_call_returns_a_real_coroutine(backend: StorageBackend) -> N
         backend.load_stability(a),
     ]
     for pending in calls:
-        assert asyncio.iscoroutine(pending), type(pending)
+        assert inspect.iscoroutine(pending) and asyncio.iscoroutine(pending), type(pending)
         await pending
     closing = backend.close()
-    assert asyncio.iscoroutine(closing)
+    assert inspect.iscoroutine(closing)
     await closing
+
+
+STORAGE_METHODS = [
+    "store_run", "list_runs", "store_plan", "load_plan", "store_trie", "load_trie",
+    "store_accumulators", "load_accumulators", "store_observations", "load_observations",
+    "store_stability", "load_stability", "close",
+]
+
+
+async def test_every_method_is_a_coroutine_function(backend: StorageBackend) -> None:
+    # What inspect says decides whether mocks, frameworks and decorators await.
+    for name in STORAGE_METHODS:
+        method = getattr(backend, name)
+        assert inspect.iscoroutinefunction(method), name
+        assert inspect.iscoroutinefunction(getattr(type(backend), name)), name
+        assert method.__qualname__ == f"{type(backend).__name__}.{name}"
+    assert inspect.iscoroutinefunction(rs.RedisBackend.connect)
+    assert list(inspect.signature(rs.RedisBackend.connect).parameters) == [
+        "url", "key_prefix", "connect_timeout", "response_timeout"
+    ]
+
+
+async def test_an_autospec_mock_of_a_backend_is_awaitable(backend: StorageBackend) -> None:
+    mock = create_autospec(type(backend), instance=True)
+    mock.list_runs.return_value = [run(agent())]
+    assert isinstance(mock.store_run, AsyncMock)
+    await mock.store_run(run(agent()))
+    assert len(await mock.list_runs(agent())) == 1
+    mock.store_run.assert_awaited_once()
 
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 //! Python classes for the native backends.
 //!
-//! Every storage method returns a [`NativeCall`], a real coroutine. How the
+//! Every storage method returns a [`NativeCall`], an awaitable that follows
+//! the coroutine protocol; `relay_store._coroutines` then wraps each method
+//! in an `async def`, so that `inspect` sees coroutine functions. How the
 //! work runs is the one thing that differs between backends and is passed to
 //! the shared method generator: the in-memory backend completes on the first
 //! step, on the caller's thread; the Redis backend runs on the shared tokio
@@ -392,5 +394,10 @@ backend_methods!(PyRedisBackend, run_on_tokio, {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyInMemoryBackend>()?;
     m.add_class::<PyRedisBackend>()?;
+    // Each storage method becomes an `async def` around the native one, so
+    // `inspect` sees coroutine functions (see `relay_store._coroutines`).
+    let install = m.py().import("relay_store._coroutines")?.getattr("install")?;
+    install.call1((m.py().get_type::<PyInMemoryBackend>(),))?;
+    install.call1((m.py().get_type::<PyRedisBackend>(),))?;
     Ok(())
 }

@@ -251,31 +251,19 @@ impl ListView {
 
     /// Equal to a list, tuple or view holding equal items in the same order.
     fn __eq__<'py>(&self, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let py = other.py();
-        let Some(theirs) = sequence_items(other)? else {
-            return Ok(py.NotImplemented().into_bound(py));
-        };
-        if theirs.len() != self.0.len() {
-            return false.into_bound_py_any(py);
-        }
-        self.to_list(py)?.eq(theirs)?.into_bound_py_any(py)
+        with_operand(other, sequence_items(other)?, |theirs| {
+            let same = theirs.len() == self.0.len() && self.to_list(other.py())?.eq(theirs)?;
+            same.into_bound_py_any(other.py())
+        })
     }
 
     /// A new `list` (views are not changed in place).
     fn __add__<'py>(&self, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let py = other.py();
-        match sequence_items(other)? {
-            Some(theirs) => Ok(self.to_list(py)?.add(theirs)?),
-            None => Ok(py.NotImplemented().into_bound(py)),
-        }
+        with_operand(other, sequence_items(other)?, |theirs| self.to_list(other.py())?.add(theirs))
     }
 
     fn __radd__<'py>(&self, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let py = other.py();
-        match sequence_items(other)? {
-            Some(theirs) => Ok(theirs.add(self.to_list(py)?)?),
-            None => Ok(py.NotImplemented().into_bound(py)),
-        }
+        with_operand(other, sequence_items(other)?, |theirs| theirs.add(self.to_list(other.py())?))
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -329,6 +317,19 @@ impl MapView {
             dict.set_item(k, v)?;
         }
         Ok(dict)
+    }
+}
+
+/// A binary operator's result: `op` of the other operand as `coerced`, or
+/// `NotImplemented` (so Python tries the other side) when it did not coerce.
+fn with_operand<'py, T>(
+    other: &Bound<'py, PyAny>,
+    coerced: Option<T>,
+    op: impl FnOnce(T) -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match coerced {
+        Some(theirs) => op(theirs),
+        None => Ok(other.py().NotImplemented().into_bound(other.py())),
     }
 }
 
@@ -426,31 +427,21 @@ impl MapView {
     /// as a whole, as `dict` compares: looking keys up one by one would call
     /// a `defaultdict`'s default factory and add keys to it.
     fn __eq__<'py>(&self, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let py = other.py();
-        let Some(theirs) = mapping_entries(other)? else {
-            return Ok(py.NotImplemented().into_bound(py));
-        };
-        if theirs.len() != self.0.len() {
-            return false.into_bound_py_any(py);
-        }
-        self.to_dict(py)?.eq(theirs)?.into_bound_py_any(py)
+        with_operand(other, mapping_entries(other)?, |theirs| {
+            let same = theirs.len() == self.0.len() && self.to_dict(other.py())?.eq(theirs)?;
+            same.into_bound_py_any(other.py())
+        })
     }
 
     /// A new `dict`, as `dict | other` gives.
     fn __or__<'py>(&self, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let py = other.py();
-        match mapping_entries(other)? {
-            Some(theirs) => Ok(self.to_dict(py)?.call_method1(pyo3::intern!(py, "__or__"), (theirs,))?),
-            None => Ok(py.NotImplemented().into_bound(py)),
-        }
+        let or = pyo3::intern!(other.py(), "__or__");
+        with_operand(other, mapping_entries(other)?, |theirs| self.to_dict(other.py())?.call_method1(or, (theirs,)))
     }
 
     fn __ror__<'py>(&self, other: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let py = other.py();
-        match mapping_entries(other)? {
-            Some(theirs) => Ok(theirs.call_method1(pyo3::intern!(py, "__or__"), (self.to_dict(py)?,))?),
-            None => Ok(py.NotImplemented().into_bound(py)),
-        }
+        let or = pyo3::intern!(other.py(), "__or__");
+        with_operand(other, mapping_entries(other)?, |theirs| theirs.call_method1(or, (self.to_dict(other.py())?,)))
     }
 
     /// A plain `dict` of the entries, as `MappingProxyType.copy()` gives.

@@ -93,7 +93,7 @@ async def test_every_call_returns_a_real_coroutine(backend: StorageBackend) -> N
 STORAGE_METHODS = [
     "store_run", "list_runs", "store_plan", "load_plan", "store_trie", "load_trie",
     "store_accumulators", "load_accumulators", "store_observations", "load_observations",
-    "store_stability", "load_stability", "close",
+    "store_stability", "load_stability", "close", "__aenter__", "__aexit__",
 ]
 
 
@@ -117,6 +117,9 @@ async def test_an_autospec_mock_of_a_backend_is_awaitable(backend: StorageBacken
     await mock.store_run(run(agent()))
     assert len(await mock.list_runs(agent())) == 1
     mock.store_run.assert_awaited_once()
+    async with mock:
+        pass
+    mock.__aexit__.assert_awaited_once()
 
 
 # ---------------------------------------------------------------------------

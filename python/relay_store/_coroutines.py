@@ -21,7 +21,8 @@ __all__ = ["install"]
 
 
 def install(cls: Any) -> None:
-    """Replaces the storage methods of the native class ``cls`` in place."""
+    """Replaces the storage methods of the native class ``cls`` in place and
+    makes it an async context manager that closes on exit."""
     store_run_ = cls.store_run
     list_runs_ = cls.list_runs
     store_plan_ = cls.store_plan
@@ -75,6 +76,12 @@ def install(cls: Any) -> None:
     async def close(self: Any) -> None:
         return await close_(self)  # type: ignore[no-any-return]
 
+    async def __aenter__(self: Any) -> Any:
+        return self
+
+    async def __aexit__(self: Any, exc_type: Any, exc: Any, tb: Any, /) -> None:
+        return await close_(self)  # type: ignore[no-any-return]
+
     methods = [
         (store_run, store_run_),
         (list_runs, list_runs_),
@@ -89,6 +96,8 @@ def install(cls: Any) -> None:
         (store_stability, store_stability_),
         (load_stability, load_stability_),
         (close, close_),
+        (__aenter__, None),
+        (__aexit__, None),
     ]
     for method, native in methods:
         _describe(method, native, cls)
@@ -119,4 +128,5 @@ def _describe(method: Any, native: Any, cls: Any) -> None:
     ``InMemoryBackend.store_run``) and gives it the native method's doc."""
     method.__module__ = cls.__module__
     method.__qualname__ = f"{cls.__name__}.{method.__name__}"
-    method.__doc__ = native.__doc__
+    if native is not None:
+        method.__doc__ = native.__doc__

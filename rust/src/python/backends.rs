@@ -118,134 +118,99 @@ fn prompt_irs(observations: &Bound<'_, PyAny>) -> PyResult<Observations> {
 
 /// Generates the storage methods shared by every native backend class.
 /// `$class` must have `fn backend(&self) -> crate::error::Result<B>` (B: Backend + Clone)
-/// (an error, such as a closed backend, is raised when the call is awaited,
-/// as a coroutine would)
-/// and `fn close_backend(&self)`.
+/// and `fn close_backend(&self)`. Each method reads its arguments and starts
+/// at once: it is called by its `async def` wrapper (`relay_store._coroutines`)
+/// when that is awaited, so a closed backend or a bad argument is raised
+/// there, as from the first line of a coroutine.
 macro_rules! backend_methods {
     ($class:ident, $run:path, { $($extra:tt)* }) => {
         #[pymethods]
         impl $class {
-            fn store_run(slf: Py<Self>, record: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("store_run", vec![slf.into_any(), record], |args| {
-                    let b = args[0].cast::<Self>()?.get().backend()?;
-                    let record = model::<PyRunRecord>(&args[1], "record", "RunRecord")?.get().0.clone();
-                    Ok($run("store_run", async move { b.store_run(record).await }, none))
-                })
+            fn store_run(&self, record: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+                let b = self.backend()?;
+                let record = model::<PyRunRecord>(record, "record", "RunRecord")?.get().0.clone();
+                Ok($run("store_run", async move { b.store_run(record).await }, none))
             }
 
-            fn list_runs(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("list_runs", vec![slf.into_any(), agent_id], |args| {
-                    let b = args[0].cast::<Self>()?.get().backend()?;
-                    let agent_id = agent_id_of(&args[1])?;
-                    Ok($run("list_runs", async move { b.list_runs(&agent_id).await }, |py, runs| many(py, &runs)))
-                })
+            fn list_runs(&self, agent_id: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+                let b = self.backend()?;
+                let agent_id = agent_id_of(agent_id)?;
+                Ok($run("list_runs", async move { b.list_runs(&agent_id).await }, |py, runs| many(py, &runs)))
             }
 
-            fn store_plan(slf: Py<Self>, plan: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("store_plan", vec![slf.into_any(), plan], |args| {
-                    let b = args[0].cast::<Self>()?.get().backend()?;
-                    let plan = model::<PyExecutionPlan>(&args[1], "plan", "ExecutionPlan")?.get().0.clone();
-                    Ok($run("store_plan", async move { b.store_plan(plan).await }, none))
-                })
+            fn store_plan(&self, plan: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+                let b = self.backend()?;
+                let plan = model::<PyExecutionPlan>(plan, "plan", "ExecutionPlan")?.get().0.clone();
+                Ok($run("store_plan", async move { b.store_plan(plan).await }, none))
             }
 
-            fn load_plan(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("load_plan", vec![slf.into_any(), agent_id], |args| {
-                    let b = args[0].cast::<Self>()?.get().backend()?;
-                    let agent_id = agent_id_of(&args[1])?;
-                    Ok($run("load_plan", async move { b.load_plan(&agent_id).await }, one))
-                })
+            fn load_plan(&self, agent_id: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+                let b = self.backend()?;
+                let agent_id = agent_id_of(agent_id)?;
+                Ok($run("load_plan", async move { b.load_plan(&agent_id).await }, one))
             }
 
-            fn store_trie(slf: Py<Self>, agent_id: Py<PyAny>, envelope: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("store_trie", vec![slf.into_any(), agent_id, envelope], |args| {
-                    let b = args[0].cast::<Self>()?.get().backend()?;
-                    let agent_id = agent_id_of(&args[1])?;
-                    let envelope = model::<PyTrieEnvelope>(&args[2], "envelope", "TrieEnvelope")?.get().0.clone();
-                    Ok($run("store_trie", async move { b.store_trie(&agent_id, envelope).await }, none))
-                })
+            fn store_trie(&self, agent_id: &Bound<'_, PyAny>, envelope: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+                let b = self.backend()?;
+                let agent_id = agent_id_of(agent_id)?;
+                let envelope = model::<PyTrieEnvelope>(envelope, "envelope", "TrieEnvelope")?.get().0.clone();
+                Ok($run("store_trie", async move { b.store_trie(&agent_id, envelope).await }, none))
             }
 
-            fn load_trie(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("load_trie", vec![slf.into_any(), agent_id], |args| {
-                    let b = args[0].cast::<Self>()?.get().backend()?;
-                    let agent_id = agent_id_of(&args[1])?;
-                    Ok($run("load_trie", async move { b.load_trie(&agent_id).await }, one))
-                })
+            fn load_trie(&self, agent_id: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+                let b = self.backend()?;
+                let agent_id = agent_id_of(agent_id)?;
+                Ok($run("load_trie", async move { b.load_trie(&agent_id).await }, one))
             }
 
-            fn store_accumulators(slf: Py<Self>, agent_id: Py<PyAny>, state: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("store_accumulators", vec![slf.into_any(), agent_id, state], |args| {
-                    let b = args[0].cast::<Self>()?.get().backend()?;
-                    let agent_id = agent_id_of(&args[1])?;
-                    let state = model::<PyAccumulatorState>(&args[2], "state", "AccumulatorState")?.get().0.clone();
-                    Ok($run("store_accumulators", async move { b.store_accumulators(&agent_id, state).await }, none))
-                })
+            fn store_accumulators(&self, agent_id: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+                let b = self.backend()?;
+                let agent_id = agent_id_of(agent_id)?;
+                let state = model::<PyAccumulatorState>(state, "state", "AccumulatorState")?.get().0.clone();
+                Ok($run("store_accumulators", async move { b.store_accumulators(&agent_id, state).await }, none))
             }
 
-            fn load_accumulators(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("load_accumulators", vec![slf.into_any(), agent_id], |args| {
-                    let b = args[0].cast::<Self>()?.get().backend()?;
-                    let agent_id = agent_id_of(&args[1])?;
-                    Ok($run("load_accumulators", async move { b.load_accumulators(&agent_id).await }, one))
-                })
+            fn load_accumulators(&self, agent_id: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+                let b = self.backend()?;
+                let agent_id = agent_id_of(agent_id)?;
+                Ok($run("load_accumulators", async move { b.load_accumulators(&agent_id).await }, one))
             }
 
-            fn store_observations(slf: Py<Self>, agent_id: Py<PyAny>, observations: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("store_observations", vec![slf.into_any(), agent_id, observations], |args| {
-                    let b = args[0].cast::<Self>()?.get().backend()?;
-                    let agent_id = agent_id_of(&args[1])?;
-                    let observations = Arc::new(prompt_irs(&args[2])?);
-                    Ok($run("store_observations", async move { b.store_observations(&agent_id, observations).await }, none))
-                })
+            fn store_observations(&self, agent_id: &Bound<'_, PyAny>, observations: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+                let b = self.backend()?;
+                let agent_id = agent_id_of(agent_id)?;
+                let observations = Arc::new(prompt_irs(observations)?);
+                Ok($run("store_observations", async move { b.store_observations(&agent_id, observations).await }, none))
             }
 
-            fn load_observations(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("load_observations", vec![slf.into_any(), agent_id], |args| {
-                    let b = args[0].cast::<Self>()?.get().backend()?;
-                    let agent_id = agent_id_of(&args[1])?;
-                    Ok($run("load_observations", async move { b.load_observations(&agent_id).await }, |py, loaded: Option<Arc<Observations>>| {
-                        match loaded {
-                            Some(obs) => many(py, obs.iter()),
-                            None => Ok(py.None()),
-                        }
-                    }))
-                })
-            }
-
-            fn store_stability(slf: Py<Self>, agent_id: Py<PyAny>, result: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("store_stability", vec![slf.into_any(), agent_id, result], |args| {
-                    let b = args[0].cast::<Self>()?.get().backend()?;
-                    let agent_id = agent_id_of(&args[1])?;
-                    let result =
-                        model::<PyStabilityAnalysisResult>(&args[2], "result", "StabilityAnalysisResult")?.get().0.clone();
-                    Ok($run("store_stability", async move { b.store_stability(&agent_id, result).await }, none))
-                })
-            }
-
-            fn load_stability(slf: Py<Self>, agent_id: Py<PyAny>) -> NativeCall {
-                NativeCall::deferred("load_stability", vec![slf.into_any(), agent_id], |args| {
-                    let b = args[0].cast::<Self>()?.get().backend()?;
-                    let agent_id = agent_id_of(&args[1])?;
-                    Ok($run("load_stability", async move { b.load_stability(&agent_id).await }, one))
-                })
-            }
-
-            /// Closes when awaited, like every other call.
-            fn close(slf: Py<Self>) -> NativeCall {
-                NativeCall::inline("close", Box::new(move |py| {
-                    slf.get().close_backend();
-                    Ok(py.None())
+            fn load_observations(&self, agent_id: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+                let b = self.backend()?;
+                let agent_id = agent_id_of(agent_id)?;
+                Ok($run("load_observations", async move { b.load_observations(&agent_id).await }, |py, loaded: Option<Arc<Observations>>| {
+                    match loaded {
+                        Some(obs) => many(py, obs.iter()),
+                        None => Ok(py.None()),
+                    }
                 }))
             }
 
-            fn __aenter__(slf: Py<Self>) -> NativeCall {
-                NativeCall::inline("__aenter__", Box::new(move |_py| Ok(slf.into_any())))
+            fn store_stability(&self, agent_id: &Bound<'_, PyAny>, result: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+                let b = self.backend()?;
+                let agent_id = agent_id_of(agent_id)?;
+                let result =
+                    model::<PyStabilityAnalysisResult>(result, "result", "StabilityAnalysisResult")?.get().0.clone();
+                Ok($run("store_stability", async move { b.store_stability(&agent_id, result).await }, none))
             }
 
-            #[pyo3(signature = (_exc_type, _exc, _tb, /))]
-            fn __aexit__(slf: Py<Self>, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) -> NativeCall {
-                Self::close(slf)
+            fn load_stability(&self, agent_id: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
+                let b = self.backend()?;
+                let agent_id = agent_id_of(agent_id)?;
+                Ok($run("load_stability", async move { b.load_stability(&agent_id).await }, one))
+            }
+
+            fn close(&self) -> NativeCall {
+                self.close_backend();
+                NativeCall::inline("close", Box::new(|py| Ok(py.None())))
             }
 
             $($extra)*

@@ -1,8 +1,11 @@
 //! The awaitable every native backend method returns.
 //!
-//! A `NativeCall` is a coroutine (it has `send`, `throw`, `close` and
-//! `__await__`, so `asyncio.create_task`, `gather` and `wait_for` accept it).
-//! Nothing runs until it is first awaited, like a Python coroutine.
+//! Each backend method is an `async def` (`relay_store._coroutines`) that
+//! calls the native method and awaits the `NativeCall` it returns, at once.
+//! Python's coroutine gives the call its coroutine semantics (arguments read
+//! when awaited, a warning when never awaited, refusal of re-entry); the
+//! `NativeCall` is the iterator under that `await`, with `send`, `throw` and
+//! `close`, through which a cancellation reaches the work and stops it.
 //!
 //! Work that needs I/O runs on the tokio runtime. When it finishes, the tokio
 //! thread does not touch Python at all: it leaves the result in the call's
@@ -22,10 +25,9 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
@@ -48,16 +50,7 @@ pub fn finish<T: Send + 'static>(
     })
 }
 
-/// Reads a call's arguments and starts it, at the first `send`. A plain
-/// function of the held objects, so that the objects themselves stay where
-/// Python's collector can see them (`__traverse__`).
-pub type Start = fn(&[Bound<'_, PyAny>]) -> PyResult<NativeCall>;
-
 enum State {
-    /// Arguments not read yet: that happens at the first `send`, as the
-    /// body of an `async def` reads its arguments when awaited, not when
-    /// called.
-    Deferred(Vec<Py<PyAny>>, Start),
     /// Runs on the first `send`, on the caller's thread.
     Inline(Finish),
     /// Spawned on tokio at the first `send`.
@@ -116,21 +109,14 @@ impl Drop for AbortOnDrop {
 
 #[pyclass(frozen, module = "relay_store._native", name = "NativeCall")]
 pub struct NativeCall {
-    /// The backend method, for reprs and the never-awaited warning.
+    /// The backend method, for reprs.
     name: &'static str,
     state: Mutex<State>,
-    awaited: AtomicBool,
 }
 
 impl NativeCall {
-    /// A call whose arguments `start` reads when first awaited, then returns
-    /// the call that does the work.
-    pub fn deferred(name: &'static str, objects: Vec<Py<PyAny>>, start: Start) -> Self {
-        NativeCall { name, state: Mutex::new(State::Deferred(objects, start)), awaited: AtomicBool::new(false) }
-    }
-
     pub fn inline(name: &'static str, finish: Finish) -> Self {
-        NativeCall { name, state: Mutex::new(State::Inline(finish)), awaited: AtomicBool::new(false) }
+        NativeCall { name, state: Mutex::new(State::Inline(finish)) }
     }
 
     /// `work` runs on tokio; `convert` builds its Python result on the loop's thread.
@@ -141,7 +127,7 @@ impl NativeCall {
         C: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
     {
         let work: Work = Box::pin(async move { finish(work.await, convert) });
-        NativeCall { name, state: Mutex::new(State::Pending(work)), awaited: AtomicBool::new(false) }
+        NativeCall { name, state: Mutex::new(State::Pending(work)) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -197,7 +183,9 @@ impl NativeCall {
         self.send(py, py.None().into_bound(py))
     }
 
-    fn send<'py>(&self, py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    /// The value sent in is ignored: asyncio sends `None`, and the wrapper
+    /// coroutine is the only caller.
+    fn send<'py>(&self, py: Python<'py>, _value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         // The state is taken out and the lock released before any Python
         // code runs: Python may switch threads, and another thread touching
         // this call must not block on the lock while holding the GIL.
@@ -205,32 +193,10 @@ impl NativeCall {
         // Whatever way this step ends, the call is done unless it put a
         // state back.
         let _step = StepGuard(self);
-        if !value.is_none() && matches!(state, State::Deferred(..) | State::Inline(_) | State::Pending(_)) {
-            *self.lock() = state;
-            return Err(PyTypeError::new_err("can't send non-None value to a just-started coroutine"));
-        }
-        self.awaited.store(true, Ordering::Relaxed);
-        let state = match state {
-            // A bad argument raises here, like the first line of a coroutine.
-            State::Deferred(objects, start) => {
-                let objects: Vec<Bound<'_, PyAny>> = objects.into_iter().map(|o| o.into_bound(py)).collect();
-                let mut started = start(&objects)?;
-                *started.awaited.get_mut() = true;
-                std::mem::replace(started.state.get_mut().unwrap_or_else(|e| e.into_inner()), State::Done)
-            }
-            other => other,
-        };
         match state {
             State::Inline(finish) => Err(stop(finish(py)?)),
             State::Pending(work) => {
-                let (future, shared) = match Inbox::future_for_running_loop(py) {
-                    Ok(found) => found,
-                    Err(e) => {
-                        // Not started: a later await (inside a loop) may still run it.
-                        *self.lock() = State::Pending(work);
-                        return Err(e);
-                    }
-                };
+                let (future, shared) = Inbox::future_for_running_loop(py)?;
                 let handed = yield_future(py, &future)?;
                 let flight = Arc::new(Flight { future: Mutex::new(Some(future)), result: Mutex::new(None) });
                 shared.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(flight_id(&flight), flight.clone());
@@ -263,7 +229,6 @@ impl NativeCall {
             }
             State::Done => Err(PyRuntimeError::new_err("cannot reuse an already awaited relay_store call")),
             State::Executing => unreachable!("refused by take_for_step"),
-            State::Deferred(..) => unreachable!("started above"),
         }
     }
 
@@ -303,33 +268,6 @@ impl NativeCall {
         Err(err)
     }
 
-    /// The objects a call not yet awaited holds (its backend, its
-    /// arguments): one of them may hold the call in turn.
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        // The lock is only ever held for a moment, never across Python code;
-        // should it be held anyway, skipping a visit is the safe side.
-        // (During a step the objects sit on that step's stack instead.)
-        if let Ok(state) = self.state.try_lock() {
-            if let State::Deferred(objects, _) = &*state {
-                for object in objects {
-                    visit.call(object)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Collected in a cycle before it was ever awaited: the objects go now,
-    /// which breaks the cycle, and `Drop` still sees a call never awaited,
-    /// and warns.
-    fn __clear__(&self) {
-        let objects = match &mut *self.lock() {
-            State::Deferred(objects, _) => std::mem::take(objects),
-            _ => Vec::new(),
-        };
-        drop(objects);
-    }
-
     #[getter]
     fn __name__(&self) -> &'static str {
         self.name
@@ -349,34 +287,6 @@ impl NativeCall {
         let _step = StepGuard(self);
         drop(previous);
         Ok(())
-    }
-}
-
-/// A call dropped before it ever ran: its work (a write, perhaps) will not
-/// happen. Python warns for a coroutine never awaited; so does this.
-impl Drop for NativeCall {
-    fn drop(&mut self) {
-        if *self.awaited.get_mut() {
-            return;
-        }
-        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        if matches!(state, State::Deferred(..) | State::Inline(_) | State::Pending(_)) {
-            Python::attach(|py| {
-                // Deallocation can happen while an exception is being raised
-                // (the call was an argument of a call that failed): keep it.
-                let raising = PyErr::take(py);
-                let message = format!("relay_store call '{}' was never awaited", self.name);
-                let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
-                if let Ok(message) = std::ffi::CString::new(message) {
-                    if let Err(e) = PyErr::warn(py, &category, &message, 1) {
-                        e.write_unraisable(py, None);
-                    }
-                }
-                if let Some(e) = raising {
-                    e.restore(py);
-                }
-            });
-        }
     }
 }
 

@@ -1,13 +1,21 @@
 """Makes the native backends' methods coroutine functions.
 
-A Rust method returns an awaitable that acts as a coroutine (``asyncio``
-accepts it for ``create_task``, ``gather`` and ``wait_for``), but ``inspect``
-recognises only functions written with ``async def``. Code that asks
-``inspect.iscoroutinefunction`` whether to await (``unittest.mock``'s
-``create_autospec``, web frameworks, retry decorators) would treat a native
-method as synchronous. So each storage method is replaced by an ``async def``
-that awaits the native call: what the caller gets is a Python coroutine, and
-the method is a coroutine function. This costs about 0.2 µs a call.
+Each storage method of a native backend is an ``async def`` that calls the
+Rust method and awaits the ``NativeCall`` it returns. The wrapper is what
+gives a call its coroutine semantics, so it is not optional:
+
+- ``inspect.iscoroutinefunction`` is true for the method and
+  ``inspect.iscoroutine`` for the call, which code that decides whether to
+  await relies on (``unittest.mock.create_autospec``, web frameworks, retry
+  decorators);
+- the Rust method runs only when the coroutine is first awaited, so its
+  arguments are read and a closed backend is reported then, as from the
+  first line of a coroutine;
+- a call never awaited warns, and stepping a call while it runs or sending
+  a value into one not started is refused, by Python's own coroutine.
+
+The ``NativeCall`` under the ``await`` carries the result back and lets a
+cancellation abort the work. The wrapper costs about 0.1 µs a call.
 
 The native module calls ``install`` on each backend class as it loads, so
 the classes are complete whichever way the module is reached.

@@ -1,8 +1,8 @@
 //! Python classes for the native backends.
 //!
-//! Every storage method returns a [`NativeCall`], an awaitable that follows
-//! the coroutine protocol; `relay_store._coroutines` then wraps each method
-//! in an `async def`, so that `inspect` sees coroutine functions. How the
+//! Every storage method returns a [`NativeCall`], the awaitable under the
+//! `async def` that `relay_store._coroutines` wraps each method in (that
+//! wrapper gives calls their coroutine semantics). How the
 //! work runs is the one thing that differs between backends and is passed to
 //! the shared method generator: the in-memory backend completes on the first
 //! step, on the caller's thread; the Redis backend runs on the shared tokio

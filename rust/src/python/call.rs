@@ -5,7 +5,9 @@
 //! Python's coroutine gives the call its coroutine semantics (arguments read
 //! when awaited, a warning when never awaited, refusal of re-entry); the
 //! `NativeCall` is the iterator under that `await`, with `send`, `throw` and
-//! `close`, through which a cancellation reaches the work and stops it.
+//! `close`, through which a cancellation reaches the work and aborts it. (A
+//! command already sent to Redis may still take effect: aborting stops the
+//! waiting, not the server.)
 //!
 //! Work that needs I/O runs on the tokio runtime. When it finishes, the tokio
 //! thread does not touch Python at all: it leaves the result in the call's
@@ -183,8 +185,8 @@ impl NativeCall {
         self.send(py, py.None().into_bound(py))
     }
 
-    /// The value sent in is ignored: asyncio sends `None`, and the wrapper
-    /// coroutine is the only caller.
+    /// The value sent in is ignored, as asyncio's own future iterator
+    /// ignores it: asyncio always sends `None`.
     fn send<'py>(&self, py: Python<'py>, _value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         // The state is taken out and the lock released before any Python
         // code runs: Python may switch threads, and another thread touching
@@ -201,8 +203,8 @@ impl NativeCall {
                 let flight = Arc::new(Flight { future: Mutex::new(Some(future)), result: Mutex::new(None) });
                 shared.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(flight_id(&flight), flight.clone());
                 let (task_flight, task_shared) = (flight.clone(), shared.clone());
-                // Aborted if the call is dropped, so no write happens behind
-                // the caller's back.
+                // Aborted if the call is dropped (cancelled, closed): what has
+                // not been sent yet never is, and nothing waits for a reply.
                 let task = AbortOnDrop(super::io_thread().spawn(async move {
                     let finished = work.await;
                     *task_flight.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(finished);

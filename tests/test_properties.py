@@ -383,3 +383,71 @@ def test_json_fields_are_equal_exactly_when_python_finds_them_equal(a: Any, b: A
     for x, y in ((a, b), (a, _respelled(a)), (b, _respelled(b))):
         assert (_envelope(x) == _envelope(y)) is (x == y), (x, y)
         assert (_envelope(x).to_dict() == _envelope(y).to_dict()) is (x == y), (x, y)
+
+
+# ---------------------------------------------------------------------------
+# views read as the list or dict they stand for
+
+indices = st.integers(min_value=-12, max_value=12) | st.integers(min_value=-(2**70), max_value=2**70)
+slice_bounds = st.none() | indices
+slices = st.builds(slice, slice_bounds, slice_bounds, st.none() | indices.filter(lambda i: i != 0))
+
+
+def outcome(read: Any) -> tuple[str, Any]:
+    """What a read gives: its value, or the type of exception it raised."""
+    try:
+        return ("value", read())
+    except Exception as e:  # noqa: BLE001 - the type is what is compared
+        return ("raised", type(e))
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=st.lists(texts, max_size=8), index=indices, part=slices, probe=texts, start=indices, stop=indices)
+def test_a_list_view_reads_as_the_list_it_stands_for(
+    names: list[str], index: int, part: slice, probe: str, start: int, stop: int
+) -> None:
+    view = rs.ParallelGroup(group_id="g", tool_names=names).tool_names
+    reads = {
+        "len": lambda x: len(x),
+        "index": lambda x: x[index],
+        "slice": lambda x: list(x[part]),
+        "iter": lambda x: list(iter(x)),
+        "reversed": lambda x: list(reversed(x)),
+        "contains": lambda x: probe in x,
+        "find": lambda x: x.index(probe),
+        "find in range": lambda x: x.index(probe, start, stop),
+        "count": lambda x: x.count(probe),
+        "add": lambda x: x + [probe],
+        "radd": lambda x: [probe] + x,
+        "equal": lambda x: x == names and names == x,
+        "repr": lambda x: repr(x),
+    }
+    for name, read in reads.items():
+        assert outcome(lambda: read(view)) == outcome(lambda: read(names)), name
+
+
+@settings(max_examples=300, deadline=None)
+@given(keys=st.lists(u32, max_size=6, unique=True), probe=st.integers(min_value=-3, max_value=2**33) | st.floats(allow_nan=False) | texts)
+def test_a_map_view_reads_as_the_dict_it_stands_for(keys: list[int], probe: Any) -> None:
+    metrics = rs.PredictionMetrics(sample_count=1, mean=1.0, p50=1.0, p90=1.0, p95=1.0)
+    leaf = rs.LlmCallPrediction(
+        remaining_calls=metrics, interarrival_ms=metrics, output_tokens=metrics, latency_sensitivity=1
+    )
+    given_map = {k: leaf for k in keys}
+    view = rs.PredictionTrieNode(name="n", predictions_by_call_index=given_map).predictions_by_call_index
+    plain = dict(sorted(given_map.items()))  # a view reads in key order
+    reads = {
+        "len": lambda x: len(x),
+        "get item": lambda x: x[probe],
+        "get": lambda x: x.get(probe, "missing"),
+        "contains": lambda x: probe in x,
+        "keys": lambda x: list(x),
+        "items": lambda x: list(x.items()),
+        "values": lambda x: list(x.values()),
+        "reversed": lambda x: list(reversed(x)),
+        "equal": lambda x: x == plain and plain == x,
+        "union": lambda x: x | {probe: leaf} if isinstance(probe, int) else x | {},
+        "repr": lambda x: repr(x),
+    }
+    for name, read in reads.items():
+        assert outcome(lambda: read(view)) == outcome(lambda: read(plain)), name

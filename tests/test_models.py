@@ -1186,6 +1186,38 @@ def test_attributes_are_read_only(name: str) -> None:
         model.brand_new_attribute = 1
 
 
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_models_hash_as_they_compare(name: str) -> None:
+    model = SAMPLES[name]()
+    same = type(model).from_json(model.to_json())
+    assert model == same and model is not same
+    assert hash(model) == hash(same) == hash(pickle.loads(pickle.dumps(model)))
+    assert len({model, same, copy.copy(model)}) == 1
+    assert {model: "found"}[same] == "found"
+
+
+def test_hashes_tell_models_apart() -> None:
+    a = call()
+    b = a.replace(name="other")
+    assert a != b and hash(a) != hash(b)
+    assert len({a, b, a.replace()}) == 2
+    # The same fields in another class are another value.
+    hint = rs.ParallelHint(tool_name="t", group_id="g", explicit=True)
+    group = rs.ToolSchemaHash(tool_name="t", schema_hash="g")
+    assert hash(hint) != hash(group)
+
+
+def test_hash_follows_equality_where_equality_is_loose() -> None:
+    # JSON fields compare as Python values; floats compare with 0.0 == -0.0.
+    a = rs.CallRecord(kind="llm", name="x", started_at=T0, annotated_request={"a": 1, "b": [True]})
+    b = a.replace(annotated_request={"b": [1], "a": 1.0})
+    assert a == b and hash(a) == hash(b)
+    m = metrics()
+    signed = m.replace(mean=-0.0, p50=0.0)
+    assert m.replace(mean=0.0, p50=-0.0) == signed
+    assert hash(m.replace(mean=0.0, p50=-0.0)) == hash(signed)
+
+
 def test_returned_collections_cannot_change_the_model() -> None:
     # List and map fields are read-only views: every way to change one fails.
     r = run(run_id=RUN_ID)

@@ -264,6 +264,9 @@ def test_round_trips(name: str) -> None:
         assert cls.from_json(text.encode("utf-8")) == model
         assert pickle.loads(pickle.dumps(model)) == model
         assert model.replace() == model
+        # Equal models hash alike, however they were made.
+        for same in (again, cls.from_dict(doc), pickle.loads(pickle.dumps(model)), model.replace()):
+            assert hash(same) == hash(model)
 
     check()
 
@@ -383,6 +386,8 @@ def test_json_fields_are_equal_exactly_when_python_finds_them_equal(a: Any, b: A
     for x, y in ((a, b), (a, _respelled(a)), (b, _respelled(b))):
         assert (_envelope(x) == _envelope(y)) is (x == y), (x, y)
         assert (_envelope(x).to_dict() == _envelope(y).to_dict()) is (x == y), (x, y)
+        if x == y:
+            assert hash(_envelope(x)) == hash(_envelope(y)), (x, y)
 
 
 # ---------------------------------------------------------------------------

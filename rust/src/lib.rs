@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod hashing;
 pub mod io_thread;
 pub mod json;
 pub mod memory;

@@ -456,6 +456,13 @@ macro_rules! record {
             pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
         }
 
+        /// Every field but the extras, which are JSON (see `hashing`).
+        impl $crate::hashing::ValueHash for $name {
+            fn value_hash<H: std::hash::Hasher>(&self, _state: &mut H) {
+                $( $crate::hashing::ValueHash::value_hash(&self.$field, _state); )*
+            }
+        }
+
         impl $crate::wire::Wire for $name {
             fn ser<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 use serde::ser::SerializeMap;

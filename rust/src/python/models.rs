@@ -189,6 +189,11 @@ macro_rules! py_model {
                 }
             }
 
+            /// Consistent with `==`: see `hashing`.
+            fn __hash__(&self) -> u64 {
+                crate::hashing::hash_of($name, &*self.0)
+            }
+
             fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
                 let mut out = String::from(concat!($name, "("));
                 let mut first = true;

@@ -1205,6 +1205,15 @@ def test_hashes_tell_models_apart() -> None:
     hint = rs.ParallelHint(tool_name="t", group_id="g", explicit=True)
     group = rs.ToolSchemaHash(tool_name="t", schema_hash="g")
     assert hash(hint) != hash(group)
+    # Ids and nested records count: a set of runs is not a list in disguise.
+    r = run(run_id=RUN_ID)
+    assert len({hash(r.replace(id=uuid.uuid4())) for _ in range(100)}) > 90
+    assert hash(r) != hash(r.replace(calls=[call().replace(name="zz")]))
+    assert hash(r) != hash(r.replace(calls=[*r.calls, *r.calls]))
+    # So do JSON fields: annotations alone tell runs apart.
+    c = call()
+    requests = {hash(c.replace(annotated_request={"messages": [{"content": f"q{i}"}]})) for i in range(100)}
+    assert len(requests) > 90
 
 
 def test_hash_follows_equality_where_equality_is_loose() -> None:

@@ -2,12 +2,12 @@
 //!
 //! Models are immutable values (in Python, their lists and maps are
 //! read-only views), so they hash, as frozen dataclasses do, and can go in
-//! sets and be dict keys. Python requires `a == b` to imply `hash(a) == hash(b)`. `==` compares
-//! most fields exactly, but JSON fields as Python values (`1 == 1.0`, key
-//! order aside) and digests through their floats; rather than canonicalize
-//! those, the hash leaves them out, along with fields from newer writers.
-//! Two models differing only there collide, which costs a set lookup an
-//! extra `==`, never a wrong answer.
+//! sets and be dict keys. Python requires `a == b` to imply
+//! `hash(a) == hash(b)`. Most fields compare exactly and hash as they are.
+//! JSON fields compare as Python values (`1 == 1.0`, key order aside) and
+//! hash by the same walk (`json::hash_value`). A digest hashes by its count,
+//! sum and size, and fields from newer writers not at all: models that
+//! differ only there collide, which costs a set an extra `==` per collision.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -53,20 +53,36 @@ impl<E: WireEnum + Hash> ValueHash for E {
     }
 }
 
-/// `0.0 == -0.0`, so both hash as zero; NaN equals nothing, so any hash does.
+/// The bits of `v`, with `-0.0` as `0.0` (they are equal); NaN equals
+/// nothing, so whatever it gives will do.
+pub fn float_bits(v: f64) -> u64 {
+    if v == 0.0 {
+        0
+    } else {
+        v.to_bits()
+    }
+}
+
 impl ValueHash for f64 {
     fn value_hash<H: Hasher>(&self, state: &mut H) {
-        let bits = if *self == 0.0 { 0 } else { self.to_bits() };
-        bits.hash(state);
+        float_bits(*self).hash(state);
     }
 }
 
 impl ValueHash for Json {
-    fn value_hash<H: Hasher>(&self, _state: &mut H) {}
+    fn value_hash<H: Hasher>(&self, state: &mut H) {
+        crate::json::hash_value(self.as_str(), 0, state);
+    }
 }
 
+/// The crate compares digests field by field (with `OrderedFloat`, under
+/// which `-0.0 == 0.0`); these three are among those fields.
 impl ValueHash for Digest {
-    fn value_hash<H: Hasher>(&self, _state: &mut H) {}
+    fn value_hash<H: Hasher>(&self, state: &mut H) {
+        self.0.max_size().hash(state);
+        float_bits(self.0.count()).hash(state);
+        float_bits(self.0.sum()).hash(state);
+    }
 }
 
 impl<T: ValueHash> ValueHash for Option<T> {
@@ -132,11 +148,22 @@ mod tests {
     }
 
     #[test]
-    fn json_fields_do_not_count() {
-        let a = Json::from_compact_text("{\"a\":1}".into()).unwrap();
-        let b = Json::from_compact_text("{\"a\":1.0}".into()).unwrap();
-        assert_eq!(a, b);
-        assert_eq!(hash_of("x", &Some(a)), hash_of("x", &Some(b)));
+    fn json_hashes_as_it_compares() {
+        let json = |t: &str| Json::from_compact_text(t.into()).unwrap();
+        let alike = [
+            (r#"{"a":1,"b":[true,"x"]}"#, r#"{"b":[1.0,"\u0078"],"a":1.0}"#),
+            (r#"{"a":1,"a":2}"#, r#"{"a":2}"#),
+            ("-0.0", "0"),
+            ("1e400", "2e400"),
+            ("100000000000000000000", "1e20"),
+        ];
+        for (a, b) in alike {
+            assert_eq!(json(a), json(b), "{a} {b}");
+            assert_eq!(hash_of("x", &json(a)), hash_of("x", &json(b)), "{a} {b}");
+        }
+        for (a, b) in [(r#"{"a":"x"}"#, r#"{"a":"y"}"#), (r#"["x"]"#, r#"["x","x"]"#), ("1", "2"), ("null", "0")] {
+            assert_ne!(hash_of("x", &json(a)), hash_of("x", &json(b)), "{a} {b}");
+        }
         assert_ne!(hash_of("x", &None::<Json>), hash_of("x", &Some(Json::null())));
     }
 }

@@ -96,6 +96,49 @@ fn same_value(a: &str, b: &str, depth: usize) -> bool {
     }
 }
 
+/// Feeds a JSON text into `state` so that texts `same_value` finds equal hash
+/// alike: the same walk over the same parse, with object members in key
+/// order, and a number (or boolean) as the nearest `f64`, which numbers
+/// Python finds equal share (`1`, `1.0` and `true` alike; `-0.0` as `0`).
+pub(crate) fn hash_value<H: std::hash::Hasher>(text: &str, depth: usize, state: &mut H) {
+    use std::collections::BTreeMap;
+    use std::hash::Hash;
+    // Past this depth `same_value` compares the text itself.
+    if depth > FIELD_DEPTH + 1 {
+        return text.hash(state);
+    }
+    match text.as_bytes().first() {
+        Some(b'{') => match serde_json::from_str::<BTreeMap<Text, &RawValue>>(text) {
+            Ok(members) => {
+                (b'{', members.len()).hash(state);
+                for (key, value) in &members {
+                    key.0.hash(state);
+                    hash_value(value.get(), depth + 1, state);
+                }
+            }
+            Err(_) => text.hash(state),
+        },
+        Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(text) {
+            Ok(items) => {
+                (b'[', items.len()).hash(state);
+                for item in &items {
+                    hash_value(item.get(), depth + 1, state);
+                }
+            }
+            Err(_) => text.hash(state),
+        },
+        Some(b'"') => match serde_json::from_str::<Text>(text) {
+            Ok(t) => (b'"', t.0).hash(state),
+            Err(_) => text.hash(state),
+        },
+        Some(b'n') => b'n'.hash(state),
+        _ => match Number::of(text) {
+            Some(n) => (b'0', crate::hashing::float_bits(n.nearest_f64())).hash(state),
+            None => text.hash(state),
+        },
+    }
+}
+
 /// A JSON string as the code points Python's `json.loads` makes of it, in
 /// WTF-8: escapes decoded, a surrogate pair joined, a lone surrogate kept
 /// (valid JSON, which no Rust `String` can hold).
@@ -132,6 +175,18 @@ enum Number<'a> {
 }
 
 impl<'a> Number<'a> {
+    /// Equal numbers have equal nearest floats: an int equal to a float is
+    /// that float exactly, and parsing rounds an exact value to itself.
+    fn nearest_f64(&self) -> f64 {
+        match *self {
+            Number::Int { negative, digits } => {
+                let v: f64 = digits.parse().unwrap_or(f64::INFINITY);
+                if negative { -v } else { v }
+            }
+            Number::Float(f) => f,
+        }
+    }
+
     fn of(text: &'a str) -> Option<Number<'a>> {
         match text.as_bytes().first()? {
             b't' => Some(Number::Int { negative: false, digits: "1" }),

@@ -92,13 +92,19 @@ macro_rules! py_model {
         $( methods { $($methods:tt)* } )?
     ) => {
         #[pyclass(frozen, module = "relay_store", name = $name)]
-        pub struct $class(pub Arc<core::$core>);
+        pub struct $class(pub Arc<core::$core>, std::sync::OnceLock<u64>);
+
+        impl $class {
+            pub fn new(value: Arc<core::$core>) -> Self {
+                $class(value, std::sync::OnceLock::new())
+            }
+        }
 
         impl PyRecord for core::$core {
             type Class = $class;
             const NAME: &'static str = $name;
             fn wrap_py<'py>(value: Arc<Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                Ok(Bound::new(py, $class(value))?.into_any())
+                Ok(Bound::new(py, $class::new(value))?.into_any())
             }
             fn shared(class: &$class) -> &Arc<Self> {
                 &class.0
@@ -136,7 +142,7 @@ macro_rules! py_model {
             #[new]
             #[pyo3(signature = (**kwargs))]
             fn __new__(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-                Ok($class(Arc::new(Self::build(None, kwargs)?)))
+                Ok($class::new(Arc::new(Self::build(None, kwargs)?)))
             }
 
             $(
@@ -150,7 +156,7 @@ macro_rules! py_model {
             /// from a newer writer) are shared with this one.
             #[pyo3(signature = (**changes))]
             fn replace(&self, changes: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-                Ok($class(Arc::new(Self::build(Some(&self.0), changes)?)))
+                Ok($class::new(Arc::new(Self::build(Some(&self.0), changes)?)))
             }
 
             fn to_json(&self, py: Python<'_>) -> PyResult<String> {
@@ -166,7 +172,7 @@ macro_rules! py_model {
 
             #[classmethod]
             fn from_json(cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
-                decode::<core::$core>(cls.py(), data, $name).map(|v| $class(Arc::new(v)))
+                decode::<core::$core>(cls.py(), data, $name).map(|v| $class::new(Arc::new(v)))
             }
 
             #[classmethod]
@@ -174,7 +180,7 @@ macro_rules! py_model {
                 let text = json_text_from_py(data, &Loc::Field($name, "from_dict"), DOCUMENT_DEPTH)
                     .map_err(|e| serialization(format!("cannot decode {}: {e}", $name)))?;
                 wire::from_json::<core::$core>(text.as_bytes())
-                    .map(|v| $class(Arc::new(v)))
+                    .map(|v| $class::new(Arc::new(v)))
                     .map_err(|e| serialization(format!("cannot decode {}: {e}", $name)))
             }
 
@@ -189,9 +195,10 @@ macro_rules! py_model {
                 }
             }
 
-            /// Consistent with `==`: see `hashing`.
+            /// Consistent with `==` (see `hashing`); worked out once per
+            /// object, as `str` caches its hash, since it walks every field.
             fn __hash__(&self) -> u64 {
-                crate::hashing::hash_of($name, &*self.0)
+                *self.1.get_or_init(|| crate::hashing::hash_of($name, &*self.0))
             }
 
             fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -228,7 +235,7 @@ macro_rules! py_model {
             fn _from_fields(_cls: &Bound<'_, PyType>, fields: &Bound<'_, PyDict>, extra: &str) -> PyResult<Self> {
                 let mut value = Self::build(None, Some(fields))?;
                 value.extra = wire::Extra::from_json(extra).map_err(|e| serialization(e.to_string()))?;
-                Ok($class(Arc::new(value)))
+                Ok($class::new(Arc::new(value)))
             }
 
             fn __copy__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -366,7 +373,7 @@ py_model!(PyNodeAccumulators = "NodeAccumulators" wraps NodeAccumulators {
 /// are plain floats and may hold inf or NaN, as constructed values may.
 fn finite_digest(method: &str, stats: core::RunningStats) -> PyResult<PyRunningStats> {
     match wire::Wire::check(&stats.digest) {
-        Ok(()) => Ok(PyRunningStats(Arc::new(stats))),
+        Ok(()) => Ok(PyRunningStats::new(Arc::new(stats))),
         Err(e) => Err(pyo3::exceptions::PyValueError::new_err(format!("{method}: the t-digest would overflow ({e})"))),
     }
 }
@@ -397,7 +404,7 @@ py_model!(PyRunningStats = "RunningStats" wraps RunningStats {
     }
 
     fn compute_metrics(&self) -> PyPredictionMetrics {
-        PyPredictionMetrics(Arc::new(self.0.compute_metrics()))
+        PyPredictionMetrics::new(Arc::new(self.0.compute_metrics()))
     }
 });
 

@@ -407,10 +407,12 @@ def outcome(read: Any) -> tuple[str, Any]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(names=st.lists(texts, max_size=8), index=indices, part=slices, probe=texts, start=indices, stop=indices)
+@given(names=st.lists(texts, max_size=8), index=indices, part=slices, start=indices, stop=indices, data=st.data())
 def test_a_list_view_reads_as_the_list_it_stands_for(
-    names: list[str], index: int, part: slice, probe: str, start: int, stop: int
+    names: list[str], index: int, part: slice, start: int, stop: int, data: st.DataObject
 ) -> None:
+    # Mostly an item the list holds, so that searches find something.
+    probe = data.draw(st.sampled_from(names) | texts if names else texts)
     view = rs.ParallelGroup(group_id="g", tool_names=names).tool_names
     reads = {
         "len": lambda x: len(x),
@@ -432,13 +434,18 @@ def test_a_list_view_reads_as_the_list_it_stands_for(
 
 
 @settings(max_examples=300, deadline=None)
-@given(keys=st.lists(u32, max_size=6, unique=True), probe=st.integers(min_value=-3, max_value=2**33) | st.floats(allow_nan=False) | texts)
-def test_a_map_view_reads_as_the_dict_it_stands_for(keys: list[int], probe: Any) -> None:
+@given(keys=st.lists(st.integers(min_value=0, max_value=50) | u32, max_size=6, unique=True), data=st.data())
+def test_a_map_view_reads_as_the_dict_it_stands_for(keys: list[int], data: st.DataObject) -> None:
+    others = st.integers(min_value=-3, max_value=2**33) | st.floats(allow_nan=False) | texts
+    # Mostly a key the map holds, as an int or a float equal to it.
+    held = st.sampled_from(keys).flatmap(lambda k: st.sampled_from([k, float(k)])) if keys else others
+    probe = data.draw(held | others)
     metrics = rs.PredictionMetrics(sample_count=1, mean=1.0, p50=1.0, p90=1.0, p95=1.0)
     leaf = rs.LlmCallPrediction(
         remaining_calls=metrics, interarrival_ms=metrics, output_tokens=metrics, latency_sensitivity=1
     )
-    given_map = {k: leaf for k in keys}
+    # Each key its own value, so a lookup that lands on another entry shows.
+    given_map = {k: leaf.replace(latency_sensitivity=k) for k in keys}
     view = rs.PredictionTrieNode(name="n", predictions_by_call_index=given_map).predictions_by_call_index
     plain = dict(sorted(given_map.items()))  # a view reads in key order
     reads = {

@@ -384,9 +384,15 @@ async def test_cancelling_an_awaiting_task_leaves_the_backend_usable(proxied: tu
     proxy.stall()
     task = asyncio.create_task(b.load_plan("agent"))
     await asyncio.sleep(0.1)
+    # The native call under the wrapper's await: the cancellation must reach
+    # it (and end its work), not stop at the async def around it.
+    native = task.get_coro().cr_await
+    assert repr(native) == "<relay_store call load_plan>"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    with pytest.raises(RuntimeError, match="cannot reuse an already awaited relay_store call"):
+        native.send(None)
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(b.load_plan("agent"), 0.1)
     proxy.resume()

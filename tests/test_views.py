@@ -271,15 +271,22 @@ def test_a_view_keeps_its_model_alive() -> None:
     assert children["a"].name == "a"
 
 
-def test_an_iterator_reads_each_item_once_and_stays_exhausted() -> None:
-    items = calls(2)
-    it = iter(rs.RunRecord(agent_id="a", calls=items, started_at=T0).calls)
-    assert iter(it) is it and it.__length_hint__() == 2  # type: ignore[attr-defined]
+@pytest.mark.parametrize("n", [2, 64, 65, 300])
+def test_an_iterator_reads_each_item_once_and_stays_exhausted(n: int) -> None:
+    # Short lists are read whole, long ones an item at a time: both alike.
+    items = calls(n)
+    view = rs.RunRecord(agent_id="a", calls=items, started_at=T0).calls
+    it = iter(view)
+    assert iter(it) is it and it.__length_hint__() == n  # type: ignore[attr-defined]
     assert next(it) == items[0] and next(it) == items[1]
+    assert it.__length_hint__() == n - 2  # type: ignore[attr-defined]
+    assert list(it) == items[2:]
     for _ in range(3):
         with pytest.raises(StopIteration):
             next(it)
     assert it.__length_hint__() == 0  # type: ignore[attr-defined]
+    assert list(view) == items and list(reversed(view)) == items[::-1]
+    assert [c.name for c in view] == [f"c{i}" for i in range(n)]
 
 
 def test_optional_list_fields_are_none_or_a_view() -> None:

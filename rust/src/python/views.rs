@@ -106,6 +106,9 @@ where
     Ok(Bound::new(py, MapView(entries))?.into_any())
 }
 
+/// Lists up to this long are converted whole when iterated.
+const READ_WHOLE: usize = 64;
+
 /// A read-only sequence of a model's list field.
 #[pyclass(frozen, sequence, module = "relay_store", name = "ListView")]
 pub struct ListView(Arc<dyn Items>);
@@ -208,8 +211,15 @@ impl ListView {
         }
     }
 
-    fn __iter__(&self) -> ListIter {
-        ListIter { items: self.0.clone(), next: AtomicUsize::new(0), reversed: false }
+    /// A short list is read whole and walked by Python's own list iterator,
+    /// which steps faster than a native one; a long one is read an item at
+    /// a time, so a loop that stops early never converts the rest.
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if self.0.len() <= READ_WHOLE {
+            return Ok(self.to_list(py)?.try_iter()?.into_any());
+        }
+        let iter = ListIter { items: self.0.clone(), next: AtomicUsize::new(0), reversed: false };
+        Ok(Bound::new(py, iter)?.into_any())
     }
 
     fn __reversed__(&self) -> ListIter {

@@ -104,6 +104,8 @@ async def test_every_method_is_a_coroutine_function(backend: StorageBackend) -> 
         assert inspect.iscoroutinefunction(method), name
         assert inspect.iscoroutinefunction(getattr(type(backend), name)), name
         assert method.__qualname__ == f"{type(backend).__name__}.{name}"
+        if not name.startswith("__"):
+            assert method.__doc__, name  # help() says what each one does
     assert inspect.iscoroutinefunction(rs.RedisBackend.connect)
     assert list(inspect.signature(rs.RedisBackend.connect).parameters) == [
         "url", "key_prefix", "connect_timeout", "response_timeout"

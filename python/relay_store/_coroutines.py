@@ -45,50 +45,52 @@ def install(cls: Any) -> None:
     load_stability_ = cls.load_stability
     close_ = cls.close
 
-    async def store_run(self: Any, record: Any) -> None:
-        return await store_run_(self, record)  # type: ignore[no-any-return]
+    async def store_run(self, record):
+        return await store_run_(self, record)
 
-    async def list_runs(self: Any, agent_id: Any) -> Any:
+    async def list_runs(self, agent_id):
         return await list_runs_(self, agent_id)
 
-    async def store_plan(self: Any, plan: Any) -> None:
-        return await store_plan_(self, plan)  # type: ignore[no-any-return]
+    async def store_plan(self, plan):
+        return await store_plan_(self, plan)
 
-    async def load_plan(self: Any, agent_id: Any) -> Any:
+    async def load_plan(self, agent_id):
         return await load_plan_(self, agent_id)
 
-    async def store_trie(self: Any, agent_id: Any, envelope: Any) -> None:
-        return await store_trie_(self, agent_id, envelope)  # type: ignore[no-any-return]
+    async def store_trie(self, agent_id, envelope):
+        return await store_trie_(self, agent_id, envelope)
 
-    async def load_trie(self: Any, agent_id: Any) -> Any:
+    async def load_trie(self, agent_id):
         return await load_trie_(self, agent_id)
 
-    async def store_accumulators(self: Any, agent_id: Any, state: Any) -> None:
-        return await store_accumulators_(self, agent_id, state)  # type: ignore[no-any-return]
+    async def store_accumulators(self, agent_id, state):
+        return await store_accumulators_(self, agent_id, state)
 
-    async def load_accumulators(self: Any, agent_id: Any) -> Any:
+    async def load_accumulators(self, agent_id):
         return await load_accumulators_(self, agent_id)
 
-    async def store_observations(self: Any, agent_id: Any, observations: Any) -> None:
-        return await store_observations_(self, agent_id, observations)  # type: ignore[no-any-return]
+    async def store_observations(self, agent_id, observations):
+        return await store_observations_(self, agent_id, observations)
 
-    async def load_observations(self: Any, agent_id: Any) -> Any:
+    async def load_observations(self, agent_id):
         return await load_observations_(self, agent_id)
 
-    async def store_stability(self: Any, agent_id: Any, result: Any) -> None:
-        return await store_stability_(self, agent_id, result)  # type: ignore[no-any-return]
+    async def store_stability(self, agent_id, result):
+        return await store_stability_(self, agent_id, result)
 
-    async def load_stability(self: Any, agent_id: Any) -> Any:
+    async def load_stability(self, agent_id):
         return await load_stability_(self, agent_id)
 
-    async def close(self: Any) -> None:
-        return await close_(self)  # type: ignore[no-any-return]
+    async def close(self):
+        return await close_(self)
 
-    async def __aenter__(self: Any) -> Any:
+    async def __aenter__(self):
+        """Returns the backend itself."""
         return self
 
-    async def __aexit__(self: Any, exc_type: Any, exc: Any, tb: Any, /) -> None:
-        return await close_(self)  # type: ignore[no-any-return]
+    async def __aexit__(self, exc_type, exc, tb, /):
+        """Closes the backend; an exception raised in the block goes on."""
+        return await close_(self)
 
     methods = [
         (store_run, store_run_),
@@ -113,13 +115,15 @@ def install(cls: Any) -> None:
     if "connect" in vars(cls):
         connect_ = cls.connect
 
+        # The defaults shown are SPEC §4's, which the Rust side also applies
+        # (it reads None as its own default, the same values).
         async def connect(
-            url: Any,
-            key_prefix: Any = "nemo_relay:",
+            url,
+            key_prefix="nemo_relay:",
             *,
-            connect_timeout: Any = 5.0,
-            response_timeout: Any = 5.0,
-        ) -> Any:
+            connect_timeout=5.0,
+            response_timeout=5.0,
+        ):
             return await connect_(
                 url,
                 key_prefix,
@@ -136,5 +140,5 @@ def _describe(method: Any, native: Any, cls: Any) -> None:
     ``InMemoryBackend.store_run``) and gives it the native method's doc."""
     method.__module__ = cls.__module__
     method.__qualname__ = f"{cls.__name__}.{method.__name__}"
-    if native is not None:
+    if method.__doc__ is None:
         method.__doc__ = native.__doc__

@@ -456,7 +456,8 @@ macro_rules! record {
             pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
         }
 
-        /// Every field but the extras, which are JSON (see `hashing`).
+        /// Every field but the extras (fields from newer writers), which the
+        /// hash leaves out (see `hashing`).
         impl $crate::hashing::ValueHash for $name {
             fn value_hash<H: std::hash::Hasher>(&self, _state: &mut H) {
                 $( $crate::hashing::ValueHash::value_hash(&self.$field, _state); )*

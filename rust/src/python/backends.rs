@@ -27,7 +27,7 @@ use crate::memory::InMemoryBackend;
 use crate::model::Observations;
 use crate::redis_backend::{RedisBackend, RedisOptions, DEFAULT_KEY_PREFIX};
 
-/// For work that never waits: polled once, at the coroutine's first step.
+/// For work that never waits: polled once, at the call's first step.
 pub fn run_now<T, F, C>(name: &'static str, work: F, convert: C) -> NativeCall
 where
     T: Send + 'static,
@@ -126,30 +126,35 @@ macro_rules! backend_methods {
     ($class:ident, $run:path, { $($extra:tt)* }) => {
         #[pymethods]
         impl $class {
+            /// Stores a run and indexes it under its agent; storing it again replaces it.
             fn store_run(&self, record: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let b = self.backend()?;
                 let record = model::<PyRunRecord>(record, "record", "RunRecord")?.get().0.clone();
                 Ok($run("store_run", async move { b.store_run(record).await }, none))
             }
 
+            /// The agent's runs, oldest first (`[]` for an unknown agent).
             fn list_runs(&self, agent_id: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let b = self.backend()?;
                 let agent_id = agent_id_of(agent_id)?;
                 Ok($run("list_runs", async move { b.list_runs(&agent_id).await }, |py, runs| many(py, &runs)))
             }
 
+            /// Stores the plan under its own `agent_id`, replacing the previous one.
             fn store_plan(&self, plan: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let b = self.backend()?;
                 let plan = model::<PyExecutionPlan>(plan, "plan", "ExecutionPlan")?.get().0.clone();
                 Ok($run("store_plan", async move { b.store_plan(plan).await }, none))
             }
 
+            /// The agent's plan, or `None`.
             fn load_plan(&self, agent_id: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let b = self.backend()?;
                 let agent_id = agent_id_of(agent_id)?;
                 Ok($run("load_plan", async move { b.load_plan(&agent_id).await }, one))
             }
 
+            /// Stores the agent's prediction trie, replacing the previous one.
             fn store_trie(&self, agent_id: &Bound<'_, PyAny>, envelope: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let b = self.backend()?;
                 let agent_id = agent_id_of(agent_id)?;
@@ -157,12 +162,14 @@ macro_rules! backend_methods {
                 Ok($run("store_trie", async move { b.store_trie(&agent_id, envelope).await }, none))
             }
 
+            /// The agent's prediction trie, or `None`.
             fn load_trie(&self, agent_id: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let b = self.backend()?;
                 let agent_id = agent_id_of(agent_id)?;
                 Ok($run("load_trie", async move { b.load_trie(&agent_id).await }, one))
             }
 
+            /// Stores the agent's trie accumulators, replacing the previous ones.
             fn store_accumulators(&self, agent_id: &Bound<'_, PyAny>, state: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let b = self.backend()?;
                 let agent_id = agent_id_of(agent_id)?;
@@ -170,12 +177,14 @@ macro_rules! backend_methods {
                 Ok($run("store_accumulators", async move { b.store_accumulators(&agent_id, state).await }, none))
             }
 
+            /// The agent's trie accumulators, or `None`.
             fn load_accumulators(&self, agent_id: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let b = self.backend()?;
                 let agent_id = agent_id_of(agent_id)?;
                 Ok($run("load_accumulators", async move { b.load_accumulators(&agent_id).await }, one))
             }
 
+            /// Stores the agent's prompt observations (any sequence of `PromptIR`), replacing the previous ones.
             fn store_observations(&self, agent_id: &Bound<'_, PyAny>, observations: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let b = self.backend()?;
                 let agent_id = agent_id_of(agent_id)?;
@@ -183,6 +192,7 @@ macro_rules! backend_methods {
                 Ok($run("store_observations", async move { b.store_observations(&agent_id, observations).await }, none))
             }
 
+            /// The agent's prompt observations, or `None`.
             fn load_observations(&self, agent_id: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let b = self.backend()?;
                 let agent_id = agent_id_of(agent_id)?;
@@ -194,6 +204,7 @@ macro_rules! backend_methods {
                 }))
             }
 
+            /// Stores the agent's stability result, replacing the previous one.
             fn store_stability(&self, agent_id: &Bound<'_, PyAny>, result: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let b = self.backend()?;
                 let agent_id = agent_id_of(agent_id)?;
@@ -202,12 +213,14 @@ macro_rules! backend_methods {
                 Ok($run("store_stability", async move { b.store_stability(&agent_id, result).await }, none))
             }
 
+            /// The agent's stability result, or `None`.
             fn load_stability(&self, agent_id: &Bound<'_, PyAny>) -> PyResult<NativeCall> {
                 let b = self.backend()?;
                 let agent_id = agent_id_of(agent_id)?;
                 Ok($run("load_stability", async move { b.load_stability(&agent_id).await }, one))
             }
 
+            /// Closes the backend: later calls raise `StorageError`.
             fn close(&self) -> NativeCall {
                 self.close_backend();
                 NativeCall::inline("close", Box::new(|py| Ok(py.None())))
@@ -310,10 +323,7 @@ fn checked_seconds(name: &str, value: f64) -> Result<std::time::Duration> {
 backend_methods!(PyRedisBackend, run_on_tokio, {
     /// Connects to `url` (`redis://`, `rediss://` or `unix://`).
     #[staticmethod]
-    #[pyo3(
-        signature = (url, key_prefix = None, *, connect_timeout = None, response_timeout = None),
-        text_signature = "(url, key_prefix='nemo_relay:', *, connect_timeout=5.0, response_timeout=5.0)"
-    )]
+    #[pyo3(signature = (url, key_prefix = None, *, connect_timeout = None, response_timeout = None))]
     fn connect(
         url: &Bound<'_, PyAny>,
         key_prefix: Option<&Bound<'_, PyAny>>,

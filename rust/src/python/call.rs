@@ -270,16 +270,6 @@ impl NativeCall {
         Err(err)
     }
 
-    #[getter]
-    fn __name__(&self) -> &'static str {
-        self.name
-    }
-
-    #[getter]
-    fn __qualname__(&self) -> &'static str {
-        self.name
-    }
-
     fn __repr__(&self) -> String {
         format!("<relay_store call {}>", self.name)
     }

@@ -119,6 +119,20 @@ impl ListView {
         PyList::new(py, items)
     }
 
+    /// The positions in `range` of items equal to `value`, in order; an
+    /// error from an item's `==` ends the search.
+    fn positions_of<'a, 'py>(
+        &'a self,
+        value: &'a Bound<'py, PyAny>,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = PyResult<usize>> + 'a {
+        range.filter_map(move |at| match self.0.item(value.py(), at).and_then(|item| item.eq(value)) {
+            Ok(true) => Some(Ok(at)),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        })
+    }
+
     /// The position `index` names (negative counts from the end), if any.
     fn position(&self, index: isize) -> Option<usize> {
         let len = self.0.len() as isize;
@@ -137,9 +151,8 @@ fn as_int<'py>(ob: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyInt>>> {
         return Ok(None);
     }
     static INDEX: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let py = ob.py();
-    let index = INDEX.get_or_try_init(py, || Ok::<_, PyErr>(py.import("operator")?.getattr("index")?.unbind()))?;
-    Ok(Some(index.bind(py).call1((ob,))?.cast_into::<PyInt>()?))
+    let index = INDEX.import(ob.py(), "operator", "index")?;
+    Ok(Some(index.call1((ob,))?.cast_into::<PyInt>()?))
 }
 
 /// A bound of `index()`: clamped to the view as `list.index` clamps it,
@@ -227,12 +240,7 @@ impl ListView {
     }
 
     fn __contains__(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-        for at in 0..self.0.len() {
-            if self.0.item(value.py(), at)?.eq(value)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(self.positions_of(value, 0..self.0.len()).next().transpose()?.is_some())
     }
 
     /// As `list.index`: the first position from `start` (up to `stop`)
@@ -242,21 +250,15 @@ impl ListView {
         let len = self.0.len();
         let start = start.map_or(Ok(0), |s| bound_of(s, len))?;
         let stop = stop.map_or(Ok(len), |s| bound_of(s, len))?;
-        for at in start..stop {
-            if self.0.item(value.py(), at)?.eq(value)? {
-                return Ok(at);
-            }
+        match self.positions_of(value, start..stop).next().transpose()? {
+            Some(at) => Ok(at),
+            None => Err(PyValueError::new_err("ListView.index(x): x not in view")),
         }
-        Err(PyValueError::new_err("ListView.index(x): x not in view"))
     }
 
     #[pyo3(signature = (value, /))]
     fn count(&self, value: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let mut n = 0;
-        for at in 0..self.0.len() {
-            n += usize::from(self.0.item(value.py(), at)?.eq(value)?);
-        }
-        Ok(n)
+        self.positions_of(value, 0..self.0.len()).try_fold(0, |n, found| found.map(|_| n + 1))
     }
 
     /// Equal to a list, tuple or view holding equal items in the same order.
@@ -366,9 +368,7 @@ fn mapping_entries<'py>(other: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py,
 /// `ListView[CallRecord]` in annotations, as `list[...]` is.
 fn generic_alias<'py>(cls: &Bound<'py, PyType>, item: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     static ALIAS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let py = cls.py();
-    let alias = ALIAS.get_or_try_init(py, || Ok::<_, PyErr>(py.import("types")?.getattr("GenericAlias")?.unbind()))?;
-    alias.bind(py).call1((cls, item))
+    ALIAS.import(cls.py(), "types", "GenericAlias")?.call1((cls, item))
 }
 
 /// `keys()`, `values()` and `items()`: the `collections.abc` views, made

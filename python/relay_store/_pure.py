@@ -157,6 +157,7 @@ class PyInMemoryBackend:
         self._plans[plan.agent_id] = plan
 
     async def load_plan(self, agent_id: str) -> ExecutionPlan | None:
+        """The agent's plan, or ``None``."""
         self._check_open()
         _require_agent_id(agent_id)
         return self._plans.get(agent_id)
@@ -164,6 +165,7 @@ class PyInMemoryBackend:
     # -- prediction tries ---------------------------------------------------
 
     async def store_trie(self, agent_id: str, envelope: TrieEnvelope) -> None:
+        """Stores the agent's prediction trie, replacing the previous one."""
         self._check_open()
         _require_agent_id(agent_id)
         _require(envelope, TrieEnvelope, "envelope")
@@ -171,6 +173,7 @@ class PyInMemoryBackend:
         self._tries[agent_id] = envelope
 
     async def load_trie(self, agent_id: str) -> TrieEnvelope | None:
+        """The agent's prediction trie, or ``None``."""
         self._check_open()
         _require_agent_id(agent_id)
         return self._tries.get(agent_id)
@@ -180,6 +183,7 @@ class PyInMemoryBackend:
     async def store_accumulators(
         self, agent_id: str, state: AccumulatorState
     ) -> None:
+        """Stores the agent's trie accumulators, replacing the previous ones."""
         self._check_open()
         _require_agent_id(agent_id)
         _require(state, AccumulatorState, "state")
@@ -187,6 +191,7 @@ class PyInMemoryBackend:
         self._accumulators[agent_id] = state
 
     async def load_accumulators(self, agent_id: str) -> AccumulatorState | None:
+        """The agent's trie accumulators, or ``None``."""
         self._check_open()
         _require_agent_id(agent_id)
         return self._accumulators.get(agent_id)
@@ -232,6 +237,7 @@ class PyInMemoryBackend:
     async def store_stability(
         self, agent_id: str, result: StabilityAnalysisResult
     ) -> None:
+        """Stores the agent's stability result, replacing the previous one."""
         self._check_open()
         _require_agent_id(agent_id)
         _require(result, StabilityAnalysisResult, "result")
@@ -241,6 +247,7 @@ class PyInMemoryBackend:
     async def load_stability(
         self, agent_id: str
     ) -> StabilityAnalysisResult | None:
+        """The agent's stability result, or ``None``."""
         self._check_open()
         _require_agent_id(agent_id)
         return self._stability.get(agent_id)

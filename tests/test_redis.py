@@ -20,6 +20,7 @@ import pytest
 
 import relay_store as rs
 from redis_support import FaultyProxy, RedisServer, free_port, writer_script
+from samples import T1
 
 pytestmark = pytest.mark.redis
 
@@ -212,6 +213,24 @@ async def test_data_from_another_writer_reads_and_round_trips(redis_server: Redi
     expected = dict(foreign, started_at="2026-03-31T12:00:00.123456789Z", ended_at="2026-03-31T12:00:00Z")
     assert stored == expected
     assert c.llen(f"{p}runs_index:agent") == 4, "an already-indexed run is not indexed again"
+
+
+async def test_a_run_id_another_writer_spelled_in_uppercase_is_listed_once(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:
+    p, c = redis_backend.key_prefix, redis_server.client()
+    upper = str(uuid.uuid4()).upper()
+    foreign = {"id": upper, "agent_id": "agent", "calls": [], "started_at": "2026-03-31T12:00:00Z"}
+    c.set(f"{p}runs:agent:{upper}", json.dumps(foreign))
+    c.rpush(f"{p}runs_index:agent", upper)
+    (run,) = await redis_backend.list_runs("agent")
+    later = rs.RunRecord(agent_id="agent", started_at=T1)
+    # Stored back (finished), it lands under the canonical spelling, which
+    # the index then lists too: still one run, and the one last stored.
+    await redis_backend.store_run(run.replace(ended_at=T1))
+    await redis_backend.store_run(later)
+    assert c.lrange(f"{p}runs_index:agent", 0, -1) == [upper.encode(), upper.lower().encode(), str(later.id).encode()]
+    runs = await redis_backend.list_runs("agent")
+    assert [r.id for r in runs] == [run.id, later.id]
+    assert runs[0].ended_at == T1
 
 
 async def test_undecodable_values_raise_serialization_error_naming_the_key(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:

@@ -7,7 +7,7 @@
 //! fresh connection: every write here is idempotent (whole-value SET, and a
 //! `store_run` script that never indexes an id twice), so a retry is safe.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -314,6 +314,30 @@ const BLOCKING_DECODE_BYTES: usize = 128 * 1024;
 const MGET_CHUNK: usize = 128;
 const MIN_CHUNK: usize = 16;
 
+/// The ids an index lists, each once, at its first position: another writer
+/// may list an id twice, or spell it otherwise (`57E1…` where relay-store and
+/// NeMo Relay write `57e1…`; a record stored back then gets a second entry
+/// in the canonical spelling). Spellings of one UUID count as one id, read
+/// from the canonical spelling's key when that is listed, since that is the
+/// record last stored by either; text that is no UUID counts as itself.
+fn distinct_ids(listed: &[String]) -> Vec<&str> {
+    let canonical = |text: &str| Uuid::parse_str(text).is_ok_and(|u| u.hyphenated().to_string() == text);
+    let mut chosen: Vec<&str> = Vec::with_capacity(listed.len());
+    let mut at: HashMap<std::result::Result<Uuid, &str>, usize> = HashMap::with_capacity(listed.len());
+    for text in listed {
+        let id = Uuid::parse_str(text).map_err(|_| text.as_str());
+        match at.get(&id) {
+            None => {
+                at.insert(id, chosen.len());
+                chosen.push(text);
+            }
+            Some(&i) if !canonical(chosen[i]) && canonical(text) => chosen[i] = text,
+            Some(_) => {}
+        }
+    }
+    chosen
+}
+
 /// The records an MGET found, in order; on failure, the position of the one
 /// that does not decode (the caller knows its key).
 fn decode_runs(values: &[Option<Vec<u8>>]) -> std::result::Result<Vec<Arc<RunRecord>>, (usize, serde_json::Error)> {
@@ -378,14 +402,8 @@ impl Backend for RedisBackend {
             .into_iter()
             .map(|id| String::from_utf8(id).map_err(|e| decode_error("run id", &index, e)))
             .collect::<Result<Vec<String>>>()?;
-        // An id listed twice (another writer may do that) counts once, at
-        // its first position.
-        let mut seen = HashSet::with_capacity(listed.len());
-        let keys: Vec<String> = listed
-            .iter()
-            .filter(|id| seen.insert(id.as_str()))
-            .map(|id| self.inner.keys.run_by_text(agent_id, id))
-            .collect();
+        let keys: Vec<String> =
+            distinct_ids(&listed).into_iter().map(|id| self.inner.keys.run_by_text(agent_id, id)).collect();
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -558,6 +576,20 @@ fn percent_decode(s: &str) -> std::result::Result<String, std::str::Utf8Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_counts_once_however_it_is_spelled() {
+        let lower = "0191c0de-0000-7000-8000-00000000000a";
+        let upper = "0191C0DE-0000-7000-8000-00000000000A";
+        let other = "0191c0de-0000-7000-8000-00000000000b";
+        let listed = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // First position kept; the canonical spelling's key read.
+        assert_eq!(distinct_ids(&listed(&[upper, other, lower])), [lower, other]);
+        assert_eq!(distinct_ids(&listed(&[lower, other, upper, lower])), [lower, other]);
+        assert_eq!(distinct_ids(&listed(&[upper, upper])), [upper]);
+        // Text that is no UUID is an id of its own, compared as text.
+        assert_eq!(distinct_ids(&listed(&["x", "X", "x", other])), ["x", "X", other]);
+    }
 
     #[test]
     fn keys_follow_the_nemo_relay_layout() {

@@ -233,6 +233,72 @@ async def test_a_run_id_another_writer_spelled_in_uppercase_is_listed_once(redis
     assert runs[0].ended_at == T1
 
 
+async def test_list_runs_reuses_a_decoded_run_only_while_its_text_is_unchanged(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:
+    """The run cache saves decoding, never changes an answer: whatever
+    another writer (or this backend) changed since is read afresh."""
+    p, c = redis_backend.key_prefix, redis_server.client()
+    runs = [rs.RunRecord(agent_id="cached", calls=[rs.CallRecord(kind="llm", name=f"c{i}")]) for i in range(300)]
+    for r in runs:
+        await redis_backend.store_run(r)
+    before = redis_backend.run_cache_info()
+    assert await redis_backend.list_runs("cached") == runs
+    first = redis_backend.run_cache_info()
+    assert first["misses"] - before["misses"] == 300 and first["hits"] == before["hits"]
+    assert await redis_backend.list_runs("cached") == runs
+    second = redis_backend.run_cache_info()
+    assert second["hits"] - first["hits"] == 300 and second["misses"] == first["misses"]
+    assert second["entries"] >= 300 and 0 < second["bytes"] <= second["max_bytes"] == 32 * 1024 * 1024
+
+    # Changed behind the backend's back, by a foreign writer (a new field
+    # from a newer version, equal JSON spelled otherwise), by this backend,
+    # or deleted: each is read as it now is.
+    doc = json.loads(runs[5].to_json())
+    doc["from_a_newer_writer"] = 1
+    c.set(f"{p}runs:cached:{runs[5].id}", json.dumps(doc))
+    c.set(f"{p}runs:cached:{runs[6].id}", json.dumps(json.loads(runs[6].to_json()), indent=1))
+    await redis_backend.store_run(runs[7].replace(ended_at=T1))
+    c.delete(f"{p}runs:cached:{runs[8].id}")
+    got = await redis_backend.list_runs("cached")
+    assert len(got) == 299
+    assert json.loads(got[5].to_json()) == doc
+    assert got[6] == runs[6] and got[7] == runs[7].replace(ended_at=T1)
+    assert got[8:] == runs[9:] and got[:5] == runs[:5]
+    assert redis_backend.run_cache_info()["hits"] - second["hits"] == 296
+
+    # A record that no longer decodes is an error, whatever was held for it.
+    c.set(f"{p}runs:cached:{runs[9].id}", b'{"id": 1}')
+    with pytest.raises(rs.SerializationError, match=f"runs:cached:{runs[9].id}"):
+        await redis_backend.list_runs("cached")
+
+
+async def test_the_run_cache_keeps_within_its_budget_or_is_off(redis_server: RedisServer) -> None:
+    runs = [rs.RunRecord(agent_id="small") for _ in range(40)]
+    size = len(runs[0].to_json()) + len(f"bounded:runs:small:{runs[0].id}")
+    async with await rs.RedisBackend.connect(redis_server.url, "bounded:", run_cache_bytes=10 * size) as small, \
+            await rs.RedisBackend.connect(redis_server.url, "bounded:", run_cache_bytes=0) as off:
+        for r in runs:
+            await small.store_run(r)
+        for _ in range(3):
+            assert await small.list_runs("small") == runs
+            assert await off.list_runs("small") == runs
+        info = small.run_cache_info()
+        assert info["entries"] == 10 and info["bytes"] == 10 * size and info["max_bytes"] == 10 * size
+        assert info["hits"] + info["misses"] == 120 and info["misses"] >= 100
+        assert off.run_cache_info() == {"hits": 0, "misses": 0, "entries": 0, "bytes": 0, "max_bytes": 0}
+
+
+@pytest.mark.parametrize(("value", "error", "words"), [
+    (-1, rs.InvalidConfigError, "run_cache_bytes must be a whole number of bytes"),
+    (2**64, rs.InvalidConfigError, "run_cache_bytes must be a whole number of bytes"),
+    (1.5, TypeError, "run_cache_bytes must be an int (bytes), not float"),
+    (True, TypeError, "run_cache_bytes must be an int (bytes), not bool"),
+])
+async def test_a_bad_run_cache_size_is_refused_by_name(value: object, error: type[Exception], words: str) -> None:
+    with pytest.raises(error) as info:
+        await rs.RedisBackend.connect("redis://127.0.0.1:1", run_cache_bytes=value)  # type: ignore[arg-type]
+    assert words in str(info.value)
+
+
 async def test_undecodable_values_raise_serialization_error_naming_the_key(redis_server: RedisServer, redis_backend: rs.RedisBackend) -> None:
     p, c = redis_backend.key_prefix, redis_server.client()
     c.set(f"{p}plan:bad", b"{not json")
@@ -509,7 +575,13 @@ async def test_open_backend_with_a_redis_spec(redis_server: RedisServer) -> None
     await b.close()
     b = await rs.open_backend({"kind": "redis", "config": {"url": redis_server.url}})
     assert b.key_prefix == "nemo_relay:"
+    assert b.run_cache_info()["max_bytes"] == 32 * 1024 * 1024
     await b.close()
+    b = await rs.open_backend({"kind": "redis", "config": {"url": redis_server.url, "run_cache_bytes": 1000}})
+    assert b.run_cache_info()["max_bytes"] == 1000
+    await b.close()
+    with pytest.raises(rs.InvalidConfigError, match="run_cache_bytes must be an int"):
+        await rs.open_backend({"kind": "redis", "config": {"url": redis_server.url, "run_cache_bytes": "1k"}})
 
 
 async def test_bad_options_raise_invalid_config() -> None:

@@ -123,12 +123,14 @@ def install(cls: Any) -> None:
             *,
             connect_timeout=5.0,
             response_timeout=5.0,
+            run_cache_bytes=32 * 1024 * 1024,
         ):
             return await connect_(
                 url,
                 key_prefix,
                 connect_timeout=connect_timeout,
                 response_timeout=response_timeout,
+                run_cache_bytes=run_cache_bytes,
             )
 
         _describe(connect, connect_, cls)

@@ -15,7 +15,8 @@ from .errors import InvalidConfigError
 __all__ = ["open_backend"]
 
 _DEFAULT_KEY_PREFIX = "nemo_relay:"
-# Options of RedisBackend.connect that a spec may carry besides url/key_prefix.
+# Options of RedisBackend.connect that a spec may carry besides url/key_prefix
+# (and run_cache_bytes, an int checked on its own).
 # Other keys are ignored, so that a spec written for NeMo Relay (which may
 # know options this package does not) still opens.
 _REDIS_TIMEOUTS = ("connect_timeout", "response_timeout")
@@ -76,7 +77,15 @@ async def _open_redis(config: object) -> StorageBackend:
             "redis backend key_prefix must be a string, "
             f"not {type(key_prefix).__name__}"
         )
-    options: dict[str, float] = {}
+    options: dict[str, Any] = {}
+    cache_bytes = config.get("run_cache_bytes")
+    if cache_bytes is not None:
+        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int):
+            raise InvalidConfigError(
+                "redis backend run_cache_bytes must be an int (bytes), "
+                f"not {type(cache_bytes).__name__}"
+            )
+        options["run_cache_bytes"] = cache_bytes
     for name in _REDIS_TIMEOUTS:
         value = config.get(name)
         if value is None:

@@ -575,9 +575,13 @@ class RedisBackend(_NativeBackend):
         *,
         connect_timeout: float = 5.0,
         response_timeout: float = 5.0,
+        run_cache_bytes: int = 33554432,
     ) -> RedisBackend: ...
     @property
     def url(self) -> str:
         """The connection URL with the password replaced by ``***``."""
     @property
     def key_prefix(self) -> str: ...
+    def run_cache_info(self) -> dict[str, int]:
+        """How ``list_runs`` has used its cache of decoded runs: ``hits``,
+        ``misses``, ``entries``, ``bytes`` and ``max_bytes``."""

@@ -17,6 +17,7 @@ pub mod stats;
 pub mod timestamp;
 pub mod trie_json;
 pub mod redis_backend;
+pub mod run_cache;
 pub mod wire;
 
 #[cfg(feature = "python")]

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     AccumulatorState, ExecutionPlan, Observations, RunRecord, StabilityAnalysisResult, TrieEnvelope,
 };
+use crate::run_cache::{RunCache, RunCacheInfo, DEFAULT_RUN_CACHE_BYTES};
 use crate::trie_json::Pieces;
 use crate::wire::{self, Wire};
 
@@ -36,6 +37,9 @@ pub struct RedisOptions {
     pub key_prefix: String,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
+    /// Bytes of run records `list_runs` keeps decoded (see [`RunCache`]);
+    /// `0` keeps none.
+    pub run_cache_bytes: usize,
 }
 
 impl Default for RedisOptions {
@@ -44,6 +48,7 @@ impl Default for RedisOptions {
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(5),
+            run_cache_bytes: DEFAULT_RUN_CACHE_BYTES,
         }
     }
 }
@@ -118,6 +123,10 @@ struct Inner {
     url: RedactedUrl,
     response_timeout: Duration,
     closed: AtomicBool,
+    /// Runs decoded by earlier `list_runs` calls. Locked once per batch of
+    /// records to look them up, and again to add the new ones, never while
+    /// decoding.
+    runs: Mutex<RunCache>,
     /// The process that connected: a child made by `fork` shares the socket
     /// but not the threads that drive it.
     process: crate::process::ProcessId,
@@ -166,6 +175,7 @@ impl RedisBackend {
                 url: redacted,
                 response_timeout: options.response_timeout,
                 closed: AtomicBool::new(false),
+                runs: Mutex::new(RunCache::new(options.run_cache_bytes)),
                 process: crate::process::ProcessId::current(),
             }),
         })
@@ -245,20 +255,63 @@ impl RedisBackend {
     }
 
     /// One MGET of `keys`, decoded; a record missing from Redis (its index
-    /// entry dangles) is skipped. `offload`: decode on the blocking pool, so
-    /// the chunks of one list decode on every core and the I/O thread stays
-    /// free for other calls.
+    /// entry dangles) is skipped. Records whose text is what an earlier call
+    /// decoded are taken from the run cache. `offload`: decode on the
+    /// blocking pool, so the chunks of one list decode on every core and the
+    /// I/O thread stays free for other calls.
     async fn fetch_runs(&self, index: &str, keys: &[String], offload: bool) -> Result<Vec<Arc<RunRecord>>> {
         let values: Vec<Option<Vec<u8>>> = self
             .exec("MGET", index, |mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await })
             .await?;
-        let size: usize = values.iter().flatten().map(Vec::len).sum();
-        let decoded = if offload || size >= BLOCKING_DECODE_BYTES {
-            off_worker(move || decode_runs(&values)).await?
-        } else {
-            decode_runs(&values)
-        };
-        decoded.map_err(|(at, e)| decode_error("RunRecord", &keys[at], e))
+        let mut found = self.cached_runs(keys, values);
+        let missing: Vec<(usize, Vec<u8>)> = found
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(at, slot)| match slot {
+                Slot::Missing(json) => Some((at, std::mem::take(json))),
+                _ => None,
+            })
+            .collect();
+        if !missing.is_empty() {
+            let size: usize = missing.iter().map(|(_, json)| json.len()).sum();
+            let decoded = if offload || size >= BLOCKING_DECODE_BYTES {
+                off_worker(move || decode_runs(missing)).await?
+            } else {
+                decode_runs(missing)
+            };
+            let decoded = decoded.map_err(|(at, e)| decode_error("RunRecord", &keys[at], e))?;
+            let mut cache = self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner);
+            for (at, json, record) in decoded {
+                if cache.is_enabled() {
+                    cache.put(keys[at].clone(), json, record.clone());
+                }
+                found[at] = Slot::Ready(record);
+            }
+        }
+        Ok(found
+            .into_iter()
+            .filter_map(|slot| match slot {
+                Slot::Ready(record) => Some(record),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Each value an MGET returned: absent, already decoded (the cache held
+    /// a record decoded from the very same bytes), or still to decode.
+    fn cached_runs(&self, keys: &[String], values: Vec<Option<Vec<u8>>>) -> Vec<Slot> {
+        let mut cache = self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let enabled = cache.is_enabled();
+        keys.iter()
+            .zip(values)
+            .map(|(key, value)| match value {
+                None => Slot::Absent,
+                Some(json) => match enabled.then(|| cache.get(key, &json)).flatten() {
+                    Some(record) => Slot::Ready(record),
+                    None => Slot::Missing(json),
+                },
+            })
+            .collect()
     }
 
     /// Checked once when an operation starts: an operation already under way
@@ -274,6 +327,11 @@ impl RedisBackend {
         } else {
             Ok(())
         }
+    }
+
+    /// How the run cache has served `list_runs` so far.
+    pub fn run_cache_info(&self) -> RunCacheInfo {
+        self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner).info()
     }
 
     pub fn close_now(&self) {
@@ -338,11 +396,28 @@ fn distinct_ids(listed: &[String]) -> Vec<&str> {
     chosen
 }
 
-/// The records an MGET found, in order; on failure, the position of the one
-/// that does not decode (the caller knows its key).
-fn decode_runs(values: &[Option<Vec<u8>>]) -> std::result::Result<Vec<Arc<RunRecord>>, (usize, serde_json::Error)> {
-    let found = values.iter().enumerate().filter_map(|(at, v)| v.as_deref().map(|bytes| (at, bytes)));
-    found.map(|(at, bytes)| wire::from_json::<RunRecord>(bytes).map(Arc::new).map_err(|e| (at, e))).collect()
+/// What became of one key of an MGET.
+enum Slot {
+    /// No such record (its index entry dangles).
+    Absent,
+    Ready(Arc<RunRecord>),
+    Missing(Vec<u8>),
+}
+
+/// Decodes records, each given with its position among the keys; on
+/// failure, the position of the first that does not decode (the caller knows
+/// its key). The text comes back beside each record, for the cache.
+#[allow(clippy::type_complexity)]
+fn decode_runs(
+    texts: Vec<(usize, Vec<u8>)>,
+) -> std::result::Result<Vec<(usize, Vec<u8>, Arc<RunRecord>)>, (usize, serde_json::Error)> {
+    texts
+        .into_iter()
+        .map(|(at, json)| match wire::from_json::<RunRecord>(&json) {
+            Ok(record) => Ok((at, json, Arc::new(record))),
+            Err(e) => Err((at, e)),
+        })
+        .collect()
 }
 
 /// Decodes one stored value, off the I/O worker when it is large.

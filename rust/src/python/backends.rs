@@ -304,6 +304,20 @@ fn seconds(name: &str, value: Option<&Bound<'_, PyAny>>, default: std::time::Dur
     Ok(checked_seconds(name, value)?)
 }
 
+/// A size in bytes: an `int` (not a `bool`), zero or more; `None` (not
+/// given) is the default.
+fn byte_count(name: &str, value: Option<&Bound<'_, PyAny>>, default: usize) -> PyResult<usize> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(default);
+    };
+    if value.is_instance_of::<pyo3::types::PyBool>() || !value.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(must_be(&format!("{name} must be an int (bytes)"), value));
+    }
+    value.extract::<usize>().map_err(|_| {
+        Error::config(format!("{name} must be a whole number of bytes from 0 to {}, got {value}", usize::MAX)).into()
+    })
+}
+
 /// A connection setting given as text. One holding a lone surrogate cannot
 /// be sent to Redis; it is refused by name only, since the text (a URL) may
 /// hold a password, which Python's own `UnicodeEncodeError` would carry.
@@ -323,12 +337,13 @@ fn checked_seconds(name: &str, value: f64) -> Result<std::time::Duration> {
 backend_methods!(PyRedisBackend, run_on_tokio, {
     /// Connects to `url` (`redis://`, `rediss://` or `unix://`).
     #[staticmethod]
-    #[pyo3(signature = (url, key_prefix = None, *, connect_timeout = None, response_timeout = None))]
+    #[pyo3(signature = (url, key_prefix = None, *, connect_timeout = None, response_timeout = None, run_cache_bytes = None))]
     fn connect(
         url: &Bound<'_, PyAny>,
         key_prefix: Option<&Bound<'_, PyAny>>,
         connect_timeout: Option<&Bound<'_, PyAny>>,
         response_timeout: Option<&Bound<'_, PyAny>>,
+        run_cache_bytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<NativeCall> {
         let url = config_text("url", url)?;
         let key_prefix = key_prefix.map_or(Ok(DEFAULT_KEY_PREFIX.to_owned()), |p| config_text("key_prefix", p))?;
@@ -337,6 +352,7 @@ backend_methods!(PyRedisBackend, run_on_tokio, {
             key_prefix: key_prefix.clone(),
             connect_timeout: seconds("connect_timeout", connect_timeout, defaults.connect_timeout)?,
             response_timeout: seconds("response_timeout", response_timeout, defaults.response_timeout)?,
+            run_cache_bytes: byte_count("run_cache_bytes", run_cache_bytes, defaults.run_cache_bytes)?,
         };
         Ok(run_on_tokio("connect", async move { RedisBackend::connect(&url, options).await }, move |py, backend: RedisBackend| {
             let class = PyRedisBackend {
@@ -357,6 +373,20 @@ backend_methods!(PyRedisBackend, run_on_tokio, {
     #[getter]
     fn key_prefix(&self) -> &str {
         &self.key_prefix
+    }
+
+    /// How `list_runs` has used its cache of decoded runs, as a dict:
+    /// `hits` and `misses` (records looked up so far), `entries` and
+    /// `bytes` held, and `max_bytes` (the `run_cache_bytes` setting).
+    fn run_cache_info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let info = self.backend()?.run_cache_info();
+        let out = pyo3::types::PyDict::new(py);
+        out.set_item("hits", info.hits)?;
+        out.set_item("misses", info.misses)?;
+        out.set_item("entries", info.entries)?;
+        out.set_item("bytes", info.bytes)?;
+        out.set_item("max_bytes", info.max_bytes)?;
+        Ok(out)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

@@ -7,7 +7,7 @@
 //! fresh connection: every write here is idempotent (whole-value SET, and a
 //! `store_run` script that never indexes an id twice), so a retry is safe.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -111,6 +111,15 @@ return 0
     )
 });
 
+/// What `list_runs` keeps between calls.
+struct RunsRead {
+    cache: RunCache,
+    /// Agents this backend has listed: runs it stores for them go into the
+    /// cache as they are written, so the next list decodes nothing it wrote.
+    /// A process that only writes an agent's runs keeps none of them.
+    agents: HashSet<String>,
+}
+
 /// Redis storage shared across processes; cheap to clone.
 #[derive(Clone)]
 pub struct RedisBackend {
@@ -126,7 +135,7 @@ struct Inner {
     /// Runs decoded by earlier `list_runs` calls. Locked once per batch of
     /// records to look them up, and again to add the new ones, never while
     /// decoding.
-    runs: Mutex<RunCache>,
+    runs: Mutex<RunsRead>,
     /// The process that connected: a child made by `fork` shares the socket
     /// but not the threads that drive it.
     process: crate::process::ProcessId,
@@ -175,7 +184,7 @@ impl RedisBackend {
                 url: redacted,
                 response_timeout: options.response_timeout,
                 closed: AtomicBool::new(false),
-                runs: Mutex::new(RunCache::new(options.run_cache_bytes)),
+                runs: Mutex::new(RunsRead { cache: RunCache::new(options.run_cache_bytes), agents: HashSet::new() }),
                 process: crate::process::ProcessId::current(),
             }),
         })
@@ -280,7 +289,7 @@ impl RedisBackend {
                 decode_runs(missing)
             };
             let decoded = decoded.map_err(|(at, e)| decode_error("RunRecord", &keys[at], e))?;
-            let mut cache = self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner);
+            let cache = &mut self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner).cache;
             for (at, json, record) in decoded {
                 if cache.is_enabled() {
                     cache.put(keys[at].clone(), json, record.clone());
@@ -300,7 +309,7 @@ impl RedisBackend {
     /// Each value an MGET returned: absent, already decoded (the cache held
     /// a record decoded from the very same bytes), or still to decode.
     fn cached_runs(&self, keys: &[String], values: Vec<Option<Vec<u8>>>) -> Vec<Slot> {
-        let mut cache = self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let cache = &mut self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner).cache;
         let enabled = cache.is_enabled();
         keys.iter()
             .zip(values)
@@ -331,7 +340,7 @@ impl RedisBackend {
 
     /// How the run cache has served `list_runs` so far.
     pub fn run_cache_info(&self) -> RunCacheInfo {
-        self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner).info()
+        self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner).cache.info()
     }
 
     pub fn close_now(&self) {
@@ -456,7 +465,15 @@ impl Backend for RedisBackend {
                     .map(|_| ())
             }
         })
-        .await
+        .await?;
+        // Redis now holds exactly this text, and it decodes to this record:
+        // a later list_runs need not decode it again. (Should another writer
+        // change it meanwhile, the text no longer matches and it is decoded.)
+        let mut read = self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        if read.cache.is_enabled() && read.agents.contains(&record.agent_id) {
+            read.cache.put(key, json, record);
+        }
+        Ok(())
     }
 
     /// Two round trips whatever the number of runs: LRANGE for the index,
@@ -466,6 +483,12 @@ impl Backend for RedisBackend {
     /// round trip.)
     async fn list_runs(&self, agent_id: &str) -> Result<Vec<Arc<RunRecord>>> {
         self.ensure_open()?;
+        {
+            let mut read = self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner);
+            if read.cache.is_enabled() && !read.agents.contains(agent_id) {
+                read.agents.insert(agent_id.to_owned());
+            }
+        }
         let index = self.inner.keys.runs_index(agent_id);
         let listed: Vec<Vec<u8>> = self
             .exec("LRANGE", &index, |mut c| {

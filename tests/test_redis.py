@@ -277,6 +277,15 @@ async def test_list_runs_reuses_a_decoded_run_only_while_its_text_is_unchanged(r
     assert got[8:] == runs[9:] and got[:5] == runs[:5]
     assert redis_backend.run_cache_info()["hits"] - second["hits"] == 307  # all but the two changed behind its back
 
+    # The index rewritten by another writer: shorter, reordered, an id twice.
+    ids = [str(r.id) for r in got]
+    c.delete(f"{p}runs_index:cached")
+    c.rpush(f"{p}runs_index:cached", ids[20], ids[3], ids[20], *ids[100:110])
+    assert [str(r.id) for r in await redis_backend.list_runs("cached")] == [ids[20], ids[3], *ids[100:110]]
+    c.rpush(f"{p}runs_index:cached", *ids)
+    assert [str(r.id) for r in await redis_backend.list_runs("cached")] == ids[20:21] + ids[3:4] + ids[100:110] + [
+        i for n, i in enumerate(ids) if n not in (3, 20) and not 100 <= n < 110]
+
     # A record that no longer decodes is an error, whatever was held for it.
     c.set(f"{p}runs:cached:{runs[9].id}", b'{"id": 1}')
     with pytest.raises(rs.SerializationError, match=f"runs:cached:{runs[9].id}"):

@@ -111,6 +111,9 @@ return 0
     )
 });
 
+/// How many listed agents [`RunsRead::agents`] remembers.
+const LISTED_AGENTS: usize = 4096;
+
 /// What `list_runs` keeps between calls.
 struct RunsRead {
     cache: RunCache,
@@ -486,6 +489,11 @@ impl Backend for RedisBackend {
         {
             let mut read = self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner);
             if read.cache.is_enabled() && !read.agents.contains(agent_id) {
+                // Bounded: past this many agents, stores go uncached until
+                // each agent is listed again, and nothing else changes.
+                if read.agents.len() >= LISTED_AGENTS {
+                    read.agents.clear();
+                }
                 read.agents.insert(agent_id.to_owned());
             }
         }

@@ -584,4 +584,5 @@ class RedisBackend(_NativeBackend):
     def key_prefix(self) -> str: ...
     def run_cache_info(self) -> dict[str, int]:
         """How ``list_runs`` has used its cache of decoded runs: ``hits``,
-        ``misses``, ``entries``, ``bytes`` and ``max_bytes``."""
+        ``misses``, ``entries``, ``bytes`` and ``max_bytes``. Raises
+        :class:`StorageError` once the backend is closed."""

@@ -21,8 +21,8 @@ use lru::LruCache;
 
 use crate::model::RunRecord;
 
-/// The default budget: about 15,000 runs of the size the benchmarks use
-/// (1.8 kB of JSON each), or a few agents' worth of history.
+/// The default budget: about 17,000 runs of the size the benchmarks use
+/// (1.9 kB of JSON and key each), or a few agents' worth of history.
 pub const DEFAULT_RUN_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 struct Entry {
@@ -84,8 +84,10 @@ impl RunCache {
             }
             return;
         }
-        if let Some(old) = self.entries.peek(&key) {
-            self.used -= cost_of(&key, old);
+        // Out before making room: left in place, the old entry could be
+        // popped as least recently used and counted off a second time.
+        if let Some(old) = self.entries.pop(&key) {
+            self.used -= cost_of(&key, &old);
         }
         while self.used + cost > self.budget {
             match self.entries.pop_lru() {
@@ -185,6 +187,33 @@ mod tests {
         assert_eq!(cache.len(), 1);
         assert_eq!(cache.used(), cost("k", &j2));
         assert!(cache.get("k", &j1).is_none() && cache.get("k", &j2).is_some());
+    }
+
+    #[test]
+    fn a_key_replaced_by_longer_text_while_least_recently_used_is_counted_once() {
+        let (j1, r1) = run(1);
+        let (j2, r2) = run(2);
+        let (j3, r3) = run(3);
+        let mut longer = j1.clone();
+        longer.truncate(longer.len() - 1);
+        longer.extend_from_slice(br#","ended_at":"2026-03-31T12:00:01Z"}"#);
+        let budget = cost("k1", &j1) + cost("k2", &j2) + cost("k3", &j3);
+        let mut cache = RunCache::new(budget);
+        cache.put("k1".into(), j1, r1.clone());
+        cache.put("k2".into(), j2.clone(), r2);
+        cache.put("k3".into(), j3.clone(), r3);
+        // k1 is the least recently used, and its new text does not fit
+        // without dropping one more entry.
+        cache.put("k1".into(), longer.clone(), r1);
+        let held: usize = [("k1", &longer), ("k2", &j2), ("k3", &j3)]
+            .iter()
+            .filter(|(k, j)| cache.entries.peek(*k).is_some_and(|e| &e.json == *j))
+            .map(|(k, j)| cost(k, j))
+            .sum();
+        assert_eq!(cache.used(), held, "the count is what is held");
+        assert!(cache.used() <= budget);
+        assert!(cache.get("k1", &longer).is_some(), "the new text is kept");
+        assert_eq!(cache.len(), 2, "k2 made room");
     }
 
     #[test]

@@ -292,7 +292,7 @@ impl RedisBackend {
                 decode_runs(missing)
             };
             let decoded = decoded.map_err(|(at, e)| decode_error("RunRecord", &keys[at], e))?;
-            let cache = &mut self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner).cache;
+            let cache = &mut self.runs_read().cache;
             for (at, json, record) in decoded {
                 if cache.is_enabled() {
                     cache.put(keys[at].clone(), json, record.clone());
@@ -312,7 +312,7 @@ impl RedisBackend {
     /// Each value an MGET returned: absent, already decoded (the cache held
     /// a record decoded from the very same bytes), or still to decode.
     fn cached_runs(&self, keys: &[String], values: Vec<Option<Vec<u8>>>) -> Vec<Slot> {
-        let cache = &mut self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner).cache;
+        let cache = &mut self.runs_read().cache;
         let enabled = cache.is_enabled();
         keys.iter()
             .zip(values)
@@ -341,9 +341,16 @@ impl RedisBackend {
         }
     }
 
+    /// The run cache and the agents listed. A panic elsewhere while it was
+    /// held cannot leave it inconsistent (every cached entry is checked
+    /// against the text Redis returns), so a poisoned lock is used as is.
+    fn runs_read(&self) -> std::sync::MutexGuard<'_, RunsRead> {
+        self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// How the run cache has served `list_runs` so far.
     pub fn run_cache_info(&self) -> RunCacheInfo {
-        self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner).cache.info()
+        self.runs_read().cache.info()
     }
 
     pub fn close_now(&self) {
@@ -472,7 +479,7 @@ impl Backend for RedisBackend {
         // Redis now holds exactly this text, and it decodes to this record:
         // a later list_runs need not decode it again. (Should another writer
         // change it meanwhile, the text no longer matches and it is decoded.)
-        let mut read = self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut read = self.runs_read();
         if read.cache.is_enabled() && read.agents.contains(&record.agent_id) {
             read.cache.put(key, json, record);
         }
@@ -487,7 +494,7 @@ impl Backend for RedisBackend {
     async fn list_runs(&self, agent_id: &str) -> Result<Vec<Arc<RunRecord>>> {
         self.ensure_open()?;
         {
-            let mut read = self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut read = self.runs_read();
             if read.cache.is_enabled() && !read.agents.contains(agent_id) {
                 // Bounded: past this many agents, stores go uncached until
                 // each agent is listed again, and nothing else changes.

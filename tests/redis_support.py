@@ -52,8 +52,10 @@ class RedisServer:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
-    def client(self, db: int = 0) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, db=db)
+    def client(self, db: int = 0, protocol: int | None = None) -> redis.Redis:
+        # protocol=2 talks to a server that refuses HELLO (RESP3).
+        extra = {} if protocol is None else {"protocol": protocol}
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, db=db, **extra)
 
     def start(self) -> RedisServer:
         args = [
@@ -75,7 +77,7 @@ class RedisServer:
         deadline = time.monotonic() + 10
         while True:
             try:
-                if self.client().ping():
+                if self.client(protocol=2).ping():
                     return self
             except redis.exceptions.ConnectionError:
                 pass

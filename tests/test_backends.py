@@ -108,7 +108,8 @@ async def test_every_method_is_a_coroutine_function(backend: StorageBackend) -> 
             assert method.__doc__, name  # help() says what each one does
     assert inspect.iscoroutinefunction(rs.RedisBackend.connect)
     assert list(inspect.signature(rs.RedisBackend.connect).parameters) == [
-        "url", "key_prefix", "connect_timeout", "response_timeout", "run_cache_bytes"
+        "url", "key_prefix", "connect_timeout", "response_timeout", "run_cache_bytes",
+        "client_tracking",
     ]
 
 

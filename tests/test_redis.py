@@ -305,7 +305,171 @@ async def test_the_run_cache_keeps_within_its_budget_or_is_off(redis_server: Red
         info = small.run_cache_info()
         assert info["entries"] == 10 and info["bytes"] == 10 * size and info["max_bytes"] == 10 * size
         assert info["hits"] + info["misses"] == 120
-        assert off.run_cache_info() == {"hits": 0, "misses": 0, "entries": 0, "bytes": 0, "max_bytes": 0}
+        assert off.run_cache_info() == {"hits": 0, "misses": 0, "tracked_hits": 0, "entries": 0, "bytes": 0,
+                                        "max_bytes": 0, "tracking": 0}
+
+
+async def tracking(backend: rs.RedisBackend, agent: str) -> None:
+    """Lists `agent` until Redis tracks the backend's cached runs (the
+    tracking connection opens in the background after the first list)."""
+    deadline = time.monotonic() + 10
+    while not backend.run_cache_info()["tracking"]:
+        assert time.monotonic() < deadline, "tracking never started"
+        await backend.list_runs(agent)
+        await asyncio.sleep(0.01)
+    await backend.list_runs(agent)  # read once under tracking
+
+
+def numbered(agent: str, n: int) -> list[rs.RunRecord]:
+    return [rs.RunRecord(agent_id=agent, calls=[rs.CallRecord(kind="llm", name=f"c{i}")]) for i in range(n)]
+
+
+async def test_tracked_runs_are_not_read_again_until_redis_says_they_changed(redis_server: RedisServer) -> None:
+    """With client tracking, a list reads only the index: Redis tells the
+    backend of every change before it answers that LRANGE, so a change that
+    finished before the call is always seen, with no wait."""
+    c = redis_server.client()
+    async with await rs.RedisBackend.connect(redis_server.url, "tracked:") as b:
+        runs = numbered("t", 50)
+        for r in runs:
+            await b.store_run(r)
+        await tracking(b, "t")
+        before = b.run_cache_info()
+        assert await b.list_runs("t") == runs
+        after = b.run_cache_info()
+        assert after["tracked_hits"] - before["tracked_hits"] == 50
+        assert after["misses"] == before["misses"]
+
+        # Changed by another client: seen by the very next call, each time.
+        for round_ in range(30):
+            i = round_ % 50
+            doc = json.loads(runs[i].to_json())
+            doc["round"] = round_
+            c.set(f"tracked:runs:t:{runs[i].id}", json.dumps(doc))
+            got = await b.list_runs("t")
+            assert json.loads(got[i].to_json())["round"] == round_
+            assert got[:i] + got[i + 1:] == runs[:i] + runs[i + 1:]
+            runs[i] = got[i]
+        # Deleted, re-stored by this backend, added by another writer.
+        c.delete(f"tracked:runs:t:{runs[0].id}")
+        await b.store_run(runs[1].replace(ended_at=T1))
+        extra = rs.RunRecord(agent_id="t")
+        c.set(f"tracked:runs:t:{extra.id}", extra.to_json())
+        c.rpush("tracked:runs_index:t", str(extra.id))
+        assert await b.list_runs("t") == [runs[1].replace(ended_at=T1), *runs[2:], extra]
+        # Still tracked: nothing read twice.
+        before = b.run_cache_info()
+        assert await b.list_runs("t") == [runs[1].replace(ended_at=T1), *runs[2:], extra]
+        assert b.run_cache_info()["tracked_hits"] - before["tracked_hits"] == 50
+
+
+async def test_tracking_survives_a_flush_and_a_dropped_connection() -> None:
+    with RedisServer() as server:
+        c = server.client()
+        async with await rs.RedisBackend.connect(server.url, "tracked:") as b:
+            runs = numbered("t", 20)
+            for r in runs:
+                await b.store_run(r)
+            await tracking(b, "t")
+            c.flushdb()
+            assert await b.list_runs("t") == []
+            for r in runs:
+                c.set(f"tracked:runs:t:{r.id}", r.replace(ended_at=T1).to_json())
+                c.rpush("tracked:runs_index:t", str(r.id))
+            assert await b.list_runs("t") == [r.replace(ended_at=T1) for r in runs]
+
+            # Every connection cut; changes made before the backend is back
+            # are read, not served from what it had tracked.
+            await tracking(b, "t")
+            c.client_kill_filter(_type="normal", skipme=True)
+            c.set(f"tracked:runs:t:{runs[3].id}", runs[3].to_json())
+            got = await b.list_runs("t")
+            assert got[3] == runs[3] and got[4] == runs[4].replace(ended_at=T1)
+            await tracking(b, "t")  # and tracking comes back
+            c.set(f"tracked:runs:t:{runs[4].id}", runs[4].to_json())
+            assert (await b.list_runs("t"))[3:5] == runs[3:5]
+
+
+async def test_a_tracked_list_is_never_older_than_a_write_that_finished_before_it(redis_server: RedisServer) -> None:
+    """Another client rewrites runs as fast as it can while the backend
+    lists: an invalidation can overtake a read still being stored, and must
+    not leave that read's older text tracked."""
+    import threading
+
+    runs = numbered("race", 8)
+    keys = [f"race:runs:race:{r.id}" for r in runs]
+    docs = [json.loads(r.to_json()) for r in runs]
+    async with await rs.RedisBackend.connect(redis_server.url, "race:") as b:
+        for r in runs:
+            await b.store_run(r)
+        await tracking(b, "race")
+        stop = threading.Event()
+
+        def rewrite() -> None:
+            c, version = redis_server.client(), 0
+            while not stop.is_set():
+                version += 1
+                pipe = c.pipeline(transaction=False)
+                for key, doc in zip(keys, docs):
+                    pipe.set(key, json.dumps({**doc, "version": version}))
+                pipe.set("race:version", version)
+                pipe.execute()
+
+        writer = threading.Thread(target=rewrite)
+        writer.start()
+        try:
+            reader, seen = redis_server.client(), 0
+            for _ in range(300):
+                done = int(reader.get("race:version") or 0)
+                versions = [json.loads(r.to_json()).get("version", 0) for r in await b.list_runs("race")]
+                assert min(versions) >= done, (versions, done)
+                seen = max(seen, min(versions))
+        finally:
+            stop.set()
+            writer.join()
+        assert seen > 0
+        final = int(redis_server.client().get("race:version"))
+        assert {json.loads(r.to_json())["version"] for r in await b.list_runs("race")} == {final}
+        assert b.run_cache_info()["tracking"] == 1
+
+
+@pytest.mark.parametrize("refusal", [["--rename-command", "CLIENT", ""], ["--rename-command", "HELLO", ""]])
+async def test_a_server_that_refuses_tracking_is_listed_untracked(refusal: list[str]) -> None:
+    with RedisServer(extra_args=refusal) as server:
+        c = server.client(protocol=2)
+        async with await rs.RedisBackend.connect(server.url, "tracked:") as b:
+            runs = numbered("t", 20)
+            for r in runs:
+                await b.store_run(r)
+            for _ in range(20):
+                assert await b.list_runs("t") == runs
+                await asyncio.sleep(0.01)
+            c.set(f"tracked:runs:t:{runs[2].id}", runs[2].replace(ended_at=T1).to_json())
+            assert (await b.list_runs("t"))[2] == runs[2].replace(ended_at=T1)
+            info = b.run_cache_info()
+            assert info["tracking"] == 0 and info["tracked_hits"] == 0
+            assert info["hits"] > 0, "the text comparison still saves decoding"
+
+
+async def test_client_tracking_can_be_turned_off(redis_server: RedisServer) -> None:
+    async with await rs.RedisBackend.connect(redis_server.url, "untracked:", client_tracking=False) as b:
+        runs = numbered("t", 10)
+        for r in runs:
+            await b.store_run(r)
+        for _ in range(10):
+            assert await b.list_runs("t") == runs
+            await asyncio.sleep(0.01)
+        info = b.run_cache_info()
+        assert (info["tracking"], info["tracked_hits"], info["hits"]) == (0, 0, 90)
+    b = await rs.open_backend({"kind": "redis", "config": {"url": redis_server.url, "client_tracking": False}})
+    async with b:
+        await b.list_runs("t")
+        await asyncio.sleep(0.05)
+        assert b.run_cache_info()["tracking"] == 0
+    with pytest.raises(TypeError, match="client_tracking must be a bool, not str"):
+        await rs.RedisBackend.connect(redis_server.url, client_tracking="no")  # type: ignore[arg-type]
+    with pytest.raises(rs.InvalidConfigError, match="client_tracking must be a bool, not int"):
+        await rs.open_backend({"kind": "redis", "config": {"url": redis_server.url, "client_tracking": 1}})
 
 
 @pytest.mark.parametrize(("value", "error", "words"), [

@@ -124,6 +124,7 @@ def install(cls: Any) -> None:
             connect_timeout=5.0,
             response_timeout=5.0,
             run_cache_bytes=32 * 1024 * 1024,
+            client_tracking=True,
         ):
             return await connect_(
                 url,
@@ -131,6 +132,7 @@ def install(cls: Any) -> None:
                 connect_timeout=connect_timeout,
                 response_timeout=response_timeout,
                 run_cache_bytes=run_cache_bytes,
+                client_tracking=client_tracking,
             )
 
         _describe(connect, connect_, cls)

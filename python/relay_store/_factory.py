@@ -16,7 +16,8 @@ __all__ = ["open_backend"]
 
 _DEFAULT_KEY_PREFIX = "nemo_relay:"
 # Options of RedisBackend.connect that a spec may carry besides url/key_prefix
-# (and run_cache_bytes, an int checked on its own).
+# (and run_cache_bytes, an int, and client_tracking, a bool, each checked on
+# its own).
 # Other keys are ignored, so that a spec written for NeMo Relay (which may
 # know options this package does not) still opens.
 _REDIS_TIMEOUTS = ("connect_timeout", "response_timeout")
@@ -86,6 +87,14 @@ async def _open_redis(config: object) -> StorageBackend:
                 f"not {type(cache_bytes).__name__}"
             )
         options["run_cache_bytes"] = cache_bytes
+    tracking = config.get("client_tracking")
+    if tracking is not None:
+        if not isinstance(tracking, bool):
+            raise InvalidConfigError(
+                "redis backend client_tracking must be a bool, "
+                f"not {type(tracking).__name__}"
+            )
+        options["client_tracking"] = tracking
     for name in _REDIS_TIMEOUTS:
         value = config.get(name)
         if value is None:

@@ -576,6 +576,7 @@ class RedisBackend(_NativeBackend):
         connect_timeout: float = 5.0,
         response_timeout: float = 5.0,
         run_cache_bytes: int = 33554432,
+        client_tracking: bool = True,
     ) -> RedisBackend: ...
     @property
     def url(self) -> str:
@@ -584,5 +585,7 @@ class RedisBackend(_NativeBackend):
     def key_prefix(self) -> str: ...
     def run_cache_info(self) -> dict[str, int]:
         """How ``list_runs`` has used its cache of decoded runs: ``hits``,
-        ``misses``, ``entries``, ``bytes`` and ``max_bytes``. Raises
+        ``misses``, ``tracked_hits`` (hits not read from Redis at all),
+        ``entries``, ``bytes``, ``max_bytes``, and ``tracking`` (1 while
+        Redis tracks the cached runs for this backend). Raises
         :class:`StorageError` once the backend is closed."""

@@ -10,11 +10,11 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisResult, Script};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, ErrorKind, PushInfo, PushKind, RedisError, RedisResult, Script, Value};
 use uuid::Uuid;
 
 use futures_util::future::join_all;
@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     AccumulatorState, ExecutionPlan, Observations, RunRecord, StabilityAnalysisResult, TrieEnvelope,
 };
-use crate::run_cache::{RunCache, RunCacheInfo, DEFAULT_RUN_CACHE_BYTES};
+use crate::run_cache::{RunCache, RunCacheInfo, DEFAULT_RUN_CACHE_BYTES, UNTRACKED};
 use crate::trie_json::Pieces;
 use crate::wire::{self, Wire};
 
@@ -40,6 +40,11 @@ pub struct RedisOptions {
     /// Bytes of run records `list_runs` keeps decoded (see [`RunCache`]);
     /// `0` keeps none.
     pub run_cache_bytes: usize,
+    /// Let Redis tell the run cache when a cached run changes (client-side
+    /// caching, on a second connection), so unchanged runs are not read
+    /// again at all. Needs Redis 6 or later; without it, or on a server that
+    /// refuses, every listed run is read and compared as before.
+    pub client_tracking: bool,
 }
 
 impl Default for RedisOptions {
@@ -49,6 +54,7 @@ impl Default for RedisOptions {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(5),
             run_cache_bytes: DEFAULT_RUN_CACHE_BYTES,
+            client_tracking: true,
         }
     }
 }
@@ -121,6 +127,177 @@ struct RunsRead {
     /// cache as they are written, so the next list decodes nothing it wrote.
     /// A process that only writes an agent's runs keeps none of them.
     agents: HashSet<String>,
+    tracking: Tracking,
+}
+
+/// Redis's server-assisted client-side caching, applied to run records.
+///
+/// A second connection speaks RESP3 with `CLIENT TRACKING ON OPTIN`: every
+/// MGET of runs sent on it is preceded by `CLIENT CACHING YES`, and from
+/// then on Redis pushes an `invalidate` message on that connection as soon
+/// as any client changes one of those keys. `list_runs` sends its LRANGE on
+/// the same connection. Redis answers in order, and the connection hands
+/// each push to [`RunsRead::heard`] before it reads the next reply, so by
+/// the time the LRANGE reply is in, every change made before Redis ran the
+/// LRANGE has untracked its entry; a run still tracked is the run Redis
+/// holds, and is handed out without reading it. (The index itself is read
+/// every time: it is what changes, and its reply is the point in time the
+/// list reflects, as it is without tracking.)
+///
+/// Pushes and replies race only inside this process: an MGET's reply can
+/// be handed to its caller while an invalidation that followed it is
+/// already being applied. So a read counts the invalidations heard
+/// ([`Tracking::heard`]) before it is sent, and marks what it read as
+/// tracked only if none arrived before it had stored its result (both
+/// under the one lock): otherwise its entries stay untracked and are read
+/// again next time. Losing the connection, or a flush, moves to a new
+/// epoch, which untracks every entry at once.
+struct Tracking {
+    /// Entries tracked under another epoch are not trusted. Starts at 1
+    /// ([`UNTRACKED`] is 0).
+    epoch: u64,
+    /// Invalidation messages heard so far.
+    heard: u64,
+    link: Link,
+    /// Tells connection attempts apart, so a late message from an old
+    /// connection cannot take down a newer one.
+    next_id: u64,
+}
+
+/// The tracking connection.
+enum Link {
+    /// Not used: turned off, the cache is off, the server refused, or the
+    /// backend is closed.
+    Off,
+    /// None yet, or lost; opened again (in the background) from `retry_at`.
+    Down { retry_at: Option<Instant> },
+    Opening { id: u64 },
+    Up { id: u64, conn: MultiplexedConnection },
+}
+
+/// What a tracked read saw before it was sent.
+#[derive(Clone, Copy)]
+struct Seen {
+    epoch: u64,
+    heard: u64,
+}
+
+/// The tracking connection as one `list_runs` uses it.
+struct Tracked {
+    conn: MultiplexedConnection,
+    id: u64,
+    /// The epoch when the call began: entries tracked under it are trusted
+    /// only if it is still current when they are looked up.
+    epoch: u64,
+}
+
+/// After a failed attempt to open the tracking connection (the server
+/// unreachable for a moment), lists read every run until this has passed.
+const TRACKING_RETRY: Duration = Duration::from_secs(10);
+
+impl Tracking {
+    fn new(on: bool) -> Self {
+        Tracking { epoch: 1, heard: 0, link: if on { Link::Down { retry_at: None } } else { Link::Off }, next_id: 1 }
+    }
+
+    fn seen(&self) -> Seen {
+        Seen { epoch: self.epoch, heard: self.heard }
+    }
+
+    /// The epoch to mark what a read brought back with: its own, if nothing
+    /// could have changed unheard since it was sent.
+    fn mark(&self, seen: Option<Seen>) -> u64 {
+        match seen {
+            Some(seen) if seen.epoch == self.epoch && seen.heard == self.heard => seen.epoch,
+            _ => UNTRACKED,
+        }
+    }
+
+    /// Nothing tracked so far can be trusted any more.
+    fn forget_all(&mut self) {
+        self.epoch += 1;
+    }
+}
+
+impl RunsRead {
+    /// A message from the tracking connection `id`, applied while that
+    /// connection waits to read its next reply.
+    fn heard(&mut self, id: u64, info: &PushInfo) {
+        match info.kind {
+            PushKind::Invalidate => {
+                self.tracking.heard += 1;
+                match info.data.first() {
+                    Some(Value::Array(keys)) => {
+                        for key in keys {
+                            match key {
+                                Value::BulkString(key) => self.cache.untrack(key),
+                                Value::SimpleString(key) => self.cache.untrack(key.as_bytes()),
+                                _ => self.tracking.forget_all(),
+                            }
+                        }
+                    }
+                    // A flush (sent as null), or anything unforeseen.
+                    _ => self.tracking.forget_all(),
+                }
+            }
+            PushKind::Disconnection => {
+                self.tracking.forget_all();
+                if matches!(self.tracking.link, Link::Up { id: up, .. } | Link::Opening { id: up } if up == id) {
+                    self.tracking.link = Link::Down { retry_at: None };
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn lock_runs(runs: &Mutex<RunsRead>) -> std::sync::MutexGuard<'_, RunsRead> {
+    runs.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Opens the tracking connection `id` and puts it in place, unless the
+/// backend moved on meanwhile. A server that refuses RESP3 or tracking
+/// (an old Redis, a proxy, an ACL) is not asked again.
+async fn open_tracking(runs: Weak<Mutex<RunsRead>>, client: redis::Client, id: u64, connect: Duration, respond: Duration) {
+    let listener = runs.clone();
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(connect))
+        .set_response_timeout(Some(respond))
+        .set_push_sender(move |info: PushInfo| {
+            if let Some(runs) = listener.upgrade() {
+                lock_runs(&runs).heard(id, &info);
+            }
+            Ok::<(), std::convert::Infallible>(())
+        });
+    let opened = tokio::time::timeout(connect + respond, async {
+        let mut conn = client.get_multiplexed_async_connection_with_config(&config).await?;
+        redis::cmd("CLIENT").arg("TRACKING").arg("ON").arg("OPTIN").query_async::<()>(&mut conn).await?;
+        Ok::<_, RedisError>(conn)
+    })
+    .await;
+    let Some(runs) = runs.upgrade() else { return };
+    let mut read = lock_runs(&runs);
+    if !matches!(read.tracking.link, Link::Opening { id: opening } if opening == id) {
+        return;
+    }
+    read.tracking.link = match opened {
+        Ok(Ok(conn)) => {
+            read.tracking.forget_all();
+            Link::Up { id, conn }
+        }
+        Ok(Err(e)) if refused(&e) => Link::Off,
+        _ => Link::Down { retry_at: Some(Instant::now() + TRACKING_RETRY) },
+    };
+}
+
+/// The server answered, and the answer was no.
+fn refused(e: &RedisError) -> bool {
+    matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension | ErrorKind::RESP3NotSupported)
+}
+
+/// The connection a command went out on is gone.
+fn lost(e: &RedisError) -> bool {
+    e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal() || e.is_unrecoverable_error()
 }
 
 /// Redis storage shared across processes; cheap to clone.
@@ -131,14 +308,18 @@ pub struct RedisBackend {
 
 struct Inner {
     conn: ConnectionManager,
+    /// Opens the tracking connection (RESP3); `None` when tracking is off.
+    tracking_client: Option<redis::Client>,
+    connect_timeout: Duration,
     keys: Keys,
     url: RedactedUrl,
     response_timeout: Duration,
     closed: AtomicBool,
     /// Runs decoded by earlier `list_runs` calls. Locked once per batch of
     /// records to look them up, and again to add the new ones, never while
-    /// decoding.
-    runs: Mutex<RunsRead>,
+    /// decoding; and by the tracking connection for each message it hears
+    /// (which holds it weakly, so a dropped backend closes that connection).
+    runs: Arc<Mutex<RunsRead>>,
     /// The process that connected: a child made by `fork` shares the socket
     /// but not the threads that drive it.
     process: crate::process::ProcessId,
@@ -156,6 +337,17 @@ impl RedisBackend {
         install_tls_provider();
         let client = redis::Client::open(url)
             .map_err(|e| Error::config(format!("invalid Redis URL {}: {}", redacted.shown, redacted.scrub(&e.to_string()))))?;
+        let track = options.client_tracking && options.run_cache_bytes > 0;
+        let tracking_client = if track {
+            let info = client.get_connection_info().clone();
+            let resp3 = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
+            Some(
+                redis::Client::open(info.set_redis_settings(resp3))
+                    .map_err(|e| Error::config(format!("invalid Redis URL {}: {}", redacted.shown, redacted.scrub(&e.to_string()))))?,
+            )
+        } else {
+            None
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.response_timeout))
@@ -183,11 +375,17 @@ impl RedisBackend {
         Ok(RedisBackend {
             inner: Arc::new(Inner {
                 conn,
+                tracking_client,
+                connect_timeout: options.connect_timeout,
                 keys: Keys::new(options.key_prefix),
                 url: redacted,
                 response_timeout: options.response_timeout,
                 closed: AtomicBool::new(false),
-                runs: Mutex::new(RunsRead { cache: RunCache::new(options.run_cache_bytes), agents: HashSet::new() }),
+                runs: Arc::new(Mutex::new(RunsRead {
+                    cache: RunCache::new(options.run_cache_bytes),
+                    agents: HashSet::new(),
+                    tracking: Tracking::new(track),
+                })),
                 process: crate::process::ProcessId::current(),
             }),
         })
@@ -222,15 +420,67 @@ impl RedisBackend {
         };
         match tokio::time::timeout(limit, work).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(Error::storage(format!(
-                "Redis {op} of {key:?} on {} failed: {}",
-                self.inner.url.shown,
-                self.inner.url.scrub(&e.to_string())
-            ))),
-            Err(_) => Err(Error::storage(format!(
-                "Redis {op} of {key:?} on {} got no answer within {limit:?}",
-                self.inner.url.shown
-            ))),
+            Ok(Err(e)) => Err(self.failed(op, key, &e)),
+            Err(_) => Err(self.no_answer(op, key)),
+        }
+    }
+
+    fn failed(&self, op: &str, key: &str, e: &RedisError) -> Error {
+        Error::storage(format!(
+            "Redis {op} of {key:?} on {} failed: {}",
+            self.inner.url.shown,
+            self.inner.url.scrub(&e.to_string())
+        ))
+    }
+
+    fn no_answer(&self, op: &str, key: &str) -> Error {
+        Error::storage(format!(
+            "Redis {op} of {key:?} on {} got no answer within {:?}",
+            self.inner.url.shown, self.inner.response_timeout
+        ))
+    }
+
+    /// The tracking connection, if it is up. When it is down and due to be
+    /// opened, opening starts in the background and this call goes without:
+    /// no call ever waits for it.
+    fn tracked(&self) -> Option<Tracked> {
+        let mut read = self.runs_read();
+        let epoch = read.tracking.epoch;
+        match &read.tracking.link {
+            Link::Up { id, conn } => Some(Tracked { conn: conn.clone(), id: *id, epoch }),
+            Link::Down { retry_at } if retry_at.is_none_or(|at| Instant::now() >= at) => {
+                let client = self.inner.tracking_client.clone()?;
+                let id = read.tracking.next_id;
+                read.tracking.next_id += 1;
+                read.tracking.link = Link::Opening { id };
+                drop(read);
+                let runs = Arc::downgrade(&self.inner.runs);
+                tokio::spawn(open_tracking(runs, client, id, self.inner.connect_timeout, self.inner.response_timeout));
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs a command on the tracking connection. `Ok(None)`: that
+    /// connection is gone (it is opened again later), and the caller reads
+    /// untracked instead, as `exec` would retry on a fresh connection.
+    async fn exec_tracked<T, Fut>(&self, via: &Tracked, op: &str, key: &str, attempt: Fut) -> Result<Option<T>>
+    where
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        match tokio::time::timeout(self.inner.response_timeout, attempt).await {
+            Ok(Ok(v)) => Ok(Some(v)),
+            Ok(Err(e)) if lost(&e) => {
+                let mut read = self.runs_read();
+                read.tracking.forget_all();
+                if matches!(read.tracking.link, Link::Up { id, .. } if id == via.id) {
+                    read.tracking.link = Link::Down { retry_at: None };
+                }
+                Ok(None)
+            }
+            Ok(Err(e)) => Err(self.failed(op, key, &e)),
+            Err(_) => Err(self.no_answer(op, key)),
         }
     }
 
@@ -266,16 +516,20 @@ impl RedisBackend {
         }
     }
 
-    /// One MGET of `keys`, decoded; a record missing from Redis (its index
-    /// entry dangles) is skipped. Records whose text is what an earlier call
-    /// decoded are taken from the run cache. `offload`: decode on the
-    /// blocking pool, so the chunks of one list decode on every core and the
-    /// I/O thread stays free for other calls.
-    async fn fetch_runs(&self, index: &str, keys: &[String], offload: bool) -> Result<Vec<Arc<RunRecord>>> {
-        let values: Vec<Option<Vec<u8>>> = self
-            .exec("MGET", index, |mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await })
-            .await?;
-        let mut found = self.cached_runs(keys, values);
+    /// One MGET of `keys`, decoded, each record at its key's position
+    /// (`None`: missing from Redis, its index entry dangling). Records whose
+    /// text is what an earlier call decoded are taken from the run cache.
+    /// `offload`: decode on the blocking pool, so the chunks of one list
+    /// decode on every core and the I/O thread stays free for other calls.
+    async fn fetch_runs(
+        &self,
+        index: &str,
+        keys: &[String],
+        offload: bool,
+        via: Option<&Tracked>,
+    ) -> Result<Vec<Option<Arc<RunRecord>>>> {
+        let (values, seen) = self.mget(index, keys, via).await?;
+        let mut found = self.cached_runs(keys, values, seen);
         let missing: Vec<(usize, Vec<u8>)> = found
             .iter_mut()
             .enumerate()
@@ -292,33 +546,61 @@ impl RedisBackend {
                 decode_runs(missing)
             };
             let decoded = decoded.map_err(|(at, e)| decode_error("RunRecord", &keys[at], e))?;
-            let cache = &mut self.runs_read().cache;
+            let read = &mut *self.runs_read();
+            let mark = read.tracking.mark(seen);
             for (at, json, record) in decoded {
-                if cache.is_enabled() {
-                    cache.put(keys[at].clone(), json, record.clone());
+                if read.cache.is_enabled() {
+                    read.cache.put(keys[at].clone(), json, record.clone(), mark);
                 }
                 found[at] = Slot::Ready(record);
             }
         }
         Ok(found
             .into_iter()
-            .filter_map(|slot| match slot {
+            .map(|slot| match slot {
                 Slot::Ready(record) => Some(record),
                 _ => None,
             })
             .collect())
     }
 
+    /// The values at `keys`, read on the tracking connection when there is
+    /// one (asking Redis to track them), with what tracking had heard
+    /// before they were asked for; or read untracked.
+    #[allow(clippy::type_complexity)]
+    async fn mget(
+        &self,
+        index: &str,
+        keys: &[String],
+        via: Option<&Tracked>,
+    ) -> Result<(Vec<Option<Vec<u8>>>, Option<Seen>)> {
+        if let Some(via) = via {
+            let seen = self.runs_read().tracking.seen();
+            let mut conn = via.conn.clone();
+            let mut pipe = redis::pipe();
+            pipe.cmd("CLIENT").arg("CACHING").arg("YES").ignore().cmd("MGET").arg(keys);
+            let sent = pipe.query_async::<(Vec<Option<Vec<u8>>>,)>(&mut conn);
+            if let Some((values,)) = self.exec_tracked(via, "MGET", index, sent).await? {
+                return Ok((values, Some(seen)));
+            }
+        }
+        let values = self
+            .exec("MGET", index, |mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await })
+            .await?;
+        Ok((values, None))
+    }
+
     /// Each value an MGET returned: absent, already decoded (the cache held
     /// a record decoded from the very same bytes), or still to decode.
-    fn cached_runs(&self, keys: &[String], values: Vec<Option<Vec<u8>>>) -> Vec<Slot> {
-        let cache = &mut self.runs_read().cache;
-        let enabled = cache.is_enabled();
+    fn cached_runs(&self, keys: &[String], values: Vec<Option<Vec<u8>>>, seen: Option<Seen>) -> Vec<Slot> {
+        let read = &mut *self.runs_read();
+        let enabled = read.cache.is_enabled();
+        let mark = read.tracking.mark(seen);
         keys.iter()
             .zip(values)
             .map(|(key, value)| match value {
                 None => Slot::Absent,
-                Some(json) => match enabled.then(|| cache.get(key, &json)).flatten() {
+                Some(json) => match enabled.then(|| read.cache.get(key, &json, mark)).flatten() {
                     Some(record) => Slot::Ready(record),
                     None => Slot::Missing(json),
                 },
@@ -345,16 +627,19 @@ impl RedisBackend {
     /// held cannot leave it inconsistent (every cached entry is checked
     /// against the text Redis returns), so a poisoned lock is used as is.
     fn runs_read(&self) -> std::sync::MutexGuard<'_, RunsRead> {
-        self.inner.runs.lock().unwrap_or_else(PoisonError::into_inner)
+        lock_runs(&self.inner.runs)
     }
 
     /// How the run cache has served `list_runs` so far.
     pub fn run_cache_info(&self) -> RunCacheInfo {
-        self.runs_read().cache.info()
+        let read = self.runs_read();
+        RunCacheInfo { tracking: matches!(read.tracking.link, Link::Up { .. }), ..read.cache.info() }
     }
 
     pub fn close_now(&self) {
         self.inner.closed.store(true, Ordering::Release);
+        // Closes the tracking connection now rather than with the backend.
+        self.runs_read().tracking.link = Link::Off;
     }
 }
 
@@ -481,7 +766,7 @@ impl Backend for RedisBackend {
         // change it meanwhile, the text no longer matches and it is decoded.)
         let mut read = self.runs_read();
         if read.cache.is_enabled() && read.agents.contains(&record.agent_id) {
-            read.cache.put(key, json, record);
+            read.cache.put(key, json, record, UNTRACKED);
         }
         Ok(())
     }
@@ -505,30 +790,65 @@ impl Backend for RedisBackend {
             }
         }
         let index = self.inner.keys.runs_index(agent_id);
-        let listed: Vec<Vec<u8>> = self
-            .exec("LRANGE", &index, |mut c| {
-                let index = &index;
-                async move { redis::cmd("LRANGE").arg(index).arg(0).arg(-1).query_async(&mut c).await }
-            })
-            .await?;
+        let mut via = self.tracked();
+        let listed = match &via {
+            Some(t) => {
+                let mut conn = t.conn.clone();
+                let mut cmd = redis::cmd("LRANGE");
+                cmd.arg(&index).arg(0).arg(-1);
+                let sent = cmd.query_async::<Vec<Vec<u8>>>(&mut conn);
+                self.exec_tracked(t, "LRANGE", &index, sent).await?
+            }
+            None => None,
+        };
+        let listed = match listed {
+            Some(listed) => listed,
+            None => {
+                via = None;
+                self.exec("LRANGE", &index, |mut c| {
+                    let index = &index;
+                    async move { redis::cmd("LRANGE").arg(index).arg(0).arg(-1).query_async::<Vec<Vec<u8>>>(&mut c).await }
+                })
+                .await?
+            }
+        };
         let listed = listed
             .into_iter()
             .map(|id| String::from_utf8(id).map_err(|e| decode_error("run id", &index, e)))
             .collect::<Result<Vec<String>>>()?;
-        let keys: Vec<String> =
-            distinct_ids(&listed).into_iter().map(|id| self.inner.keys.run_by_text(agent_id, id)).collect();
-        if keys.is_empty() {
-            return Ok(Vec::new());
+        let keys = distinct_ids(&listed).into_iter().map(|id| self.inner.keys.run_by_text(agent_id, id));
+        // Runs Redis is tracking for this backend cannot have changed since
+        // they were read (see `Tracking`): only the others are read.
+        let mut found: Vec<Option<Arc<RunRecord>>> = Vec::with_capacity(listed.len());
+        let (mut unread_at, mut unread) = (Vec::new(), Vec::new());
+        {
+            let read = &mut *self.runs_read();
+            let epoch = via.as_ref().filter(|t| t.epoch == read.tracking.epoch).map_or(UNTRACKED, |t| t.epoch);
+            for key in keys {
+                let record = read.cache.get_tracked(&key, epoch);
+                if record.is_none() {
+                    unread_at.push(found.len());
+                    unread.push(key);
+                }
+                found.push(record);
+            }
         }
-        // Past a few runs, at least two chunks of even size, each decoded on
-        // the blocking pool, so both cores decode. (The replies mostly arrive
-        // together: redis-rs reads all it can before the chunks' tasks resume.)
-        let chunks = if keys.len() < 2 * MIN_CHUNK { 1 } else { keys.len().div_ceil(MGET_CHUNK).max(2) };
-        let size = keys.len().div_ceil(chunks);
-        let parts = join_all(keys.chunks(size).map(|part| self.fetch_runs(&index, part, chunks > 1))).await;
-        // The first failure in list order, whichever reply came back first.
-        let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
-        Ok(parts.concat())
+        if !unread.is_empty() {
+            // Past a few runs, at least two chunks of even size, each decoded
+            // on the blocking pool, so both cores decode. (The replies mostly
+            // arrive together: redis-rs reads all it can before the chunks'
+            // tasks resume.)
+            let chunks = if unread.len() < 2 * MIN_CHUNK { 1 } else { unread.len().div_ceil(MGET_CHUNK).max(2) };
+            let size = unread.len().div_ceil(chunks);
+            let parts =
+                join_all(unread.chunks(size).map(|part| self.fetch_runs(&index, part, chunks > 1, via.as_ref()))).await;
+            // The first failure in list order, whichever reply came back first.
+            let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+            for (at, record) in unread_at.into_iter().zip(parts.into_iter().flatten()) {
+                found[at] = record;
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
     }
 
     async fn store_plan(&self, plan: Arc<ExecutionPlan>) -> Result<()> {

@@ -318,6 +318,15 @@ fn byte_count(name: &str, value: Option<&Bound<'_, PyAny>>, default: usize) -> P
     })
 }
 
+/// A switch: a real bool, so that a string such as `"false"` is not
+/// silently taken as true.
+fn flag(name: &str, value: Option<&Bound<'_, PyAny>>, default: bool) -> PyResult<bool> {
+    match value.filter(|v| !v.is_none()) {
+        None => Ok(default),
+        Some(v) => v.cast::<pyo3::types::PyBool>().map(|b| b.is_true()).map_err(|_| must_be(&format!("{name} must be a bool"), v)),
+    }
+}
+
 /// A connection setting given as text. One holding a lone surrogate cannot
 /// be sent to Redis; it is refused by name only, since the text (a URL) may
 /// hold a password, which Python's own `UnicodeEncodeError` would carry.
@@ -337,13 +346,14 @@ fn checked_seconds(name: &str, value: f64) -> Result<std::time::Duration> {
 backend_methods!(PyRedisBackend, run_on_tokio, {
     /// Connects to `url` (`redis://`, `rediss://` or `unix://`).
     #[staticmethod]
-    #[pyo3(signature = (url, key_prefix = None, *, connect_timeout = None, response_timeout = None, run_cache_bytes = None))]
+    #[pyo3(signature = (url, key_prefix = None, *, connect_timeout = None, response_timeout = None, run_cache_bytes = None, client_tracking = None))]
     fn connect(
         url: &Bound<'_, PyAny>,
         key_prefix: Option<&Bound<'_, PyAny>>,
         connect_timeout: Option<&Bound<'_, PyAny>>,
         response_timeout: Option<&Bound<'_, PyAny>>,
         run_cache_bytes: Option<&Bound<'_, PyAny>>,
+        client_tracking: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<NativeCall> {
         let url = config_text("url", url)?;
         let key_prefix = key_prefix.map_or(Ok(DEFAULT_KEY_PREFIX.to_owned()), |p| config_text("key_prefix", p))?;
@@ -353,6 +363,7 @@ backend_methods!(PyRedisBackend, run_on_tokio, {
             connect_timeout: seconds("connect_timeout", connect_timeout, defaults.connect_timeout)?,
             response_timeout: seconds("response_timeout", response_timeout, defaults.response_timeout)?,
             run_cache_bytes: byte_count("run_cache_bytes", run_cache_bytes, defaults.run_cache_bytes)?,
+            client_tracking: flag("client_tracking", client_tracking, defaults.client_tracking)?,
         };
         Ok(run_on_tokio("connect", async move { RedisBackend::connect(&url, options).await }, move |py, backend: RedisBackend| {
             let class = PyRedisBackend {
@@ -376,16 +387,20 @@ backend_methods!(PyRedisBackend, run_on_tokio, {
     }
 
     /// How `list_runs` has used its cache of decoded runs, as a dict:
-    /// `hits` and `misses` (records looked up so far), `entries` and
-    /// `bytes` held, and `max_bytes` (the `run_cache_bytes` setting).
+    /// `hits` and `misses` (records looked up so far), `tracked_hits` (hits
+    /// not read from Redis at all), `entries` and `bytes` held, `max_bytes`
+    /// (the `run_cache_bytes` setting), and `tracking` (1 while Redis tracks
+    /// the cached runs for this backend, else 0).
     fn run_cache_info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
         let info = self.backend()?.run_cache_info();
         let out = pyo3::types::PyDict::new(py);
         out.set_item("hits", info.hits)?;
         out.set_item("misses", info.misses)?;
+        out.set_item("tracked_hits", info.tracked_hits)?;
         out.set_item("entries", info.entries)?;
         out.set_item("bytes", info.bytes)?;
         out.set_item("max_bytes", info.max_bytes)?;
+        out.set_item("tracking", u8::from(info.tracking))?;
         Ok(out)
     }
 

@@ -246,13 +246,17 @@ async def case_store_throughput(cfg: Config, server: RedisServer, admin: redis.R
 async def case_list_runs(cfg: Config, server: RedisServer, admin: redis.Redis) -> dict[str, Any]:
     """Case 3: list_runs of 1,000 stored runs, per-call time.
 
-    `relay_store` is the backend as a user gets it: runs unchanged since its
-    last call come from its run cache (their text is compared, not decoded
-    again). `relay_store_cold` reads the same keys with the cache off, so
-    every record is decoded on every call, as on a backend's first call.
+    `relay_store` is the backend as a user gets it: Redis tracks the runs
+    it has cached (client-side caching) and tells it of any change, so runs
+    unchanged since its last call are not read again, only the index.
+    `relay_store_untracked` has tracking off: every run is read, and its text
+    compared with the cached one instead of decoded. `relay_store_cold` has
+    the cache off, so every record is read and decoded on every call, as on
+    a backend's first call.
     """
     agent = "list-agent"
     relay = await rs.RedisBackend.connect(server.url, key_prefix="bench:c3:relay:")
+    untracked = await rs.RedisBackend.connect(server.url, key_prefix="bench:c3:relay:", client_tracking=False)
     cold = await rs.RedisBackend.connect(server.url, key_prefix="bench:c3:relay:", run_cache_bytes=0)
     peer = PeerStore(server.url, "bench:c3:peer:")
     ref_prefix = "bench:c3:ref:"
@@ -260,9 +264,11 @@ async def case_list_runs(cfg: Config, server: RedisServer, admin: redis.Redis) -
     ref_client: aioredis.Redis = aioredis.Redis.from_url(server.url)
     runs = make_runs(agent, cfg.list_size, CALLS_PER_RUN)
     dicts = as_dicts(runs)
-    samples: dict[str, list[int]] = {"relay_store": [], "relay_store_cold": [], "peer": [], "reference_pattern": []}
+    samples: dict[str, list[int]] = {
+        "relay_store": [], "relay_store_untracked": [], "relay_store_cold": [], "peer": [], "reference_pattern": []}
     actions: dict[str, Callable[[], Awaitable[list[Any]]]] = {
         "relay_store": lambda: relay.list_runs(agent),
+        "relay_store_untracked": lambda: untracked.list_runs(agent),
         "relay_store_cold": lambda: cold.list_runs(agent),
         "peer": lambda: peer.list_runs(agent),
         "reference_pattern": lambda: reference_list_runs(ref_client, ref_prefix, agent),
@@ -277,11 +283,16 @@ async def case_list_runs(cfg: Config, server: RedisServer, admin: redis.Redis) -
         expected = [r.to_dict() for r in runs]
         checks = {
             "relay_store": [r.to_dict() for r in got["relay_store"]] == expected,
+            "relay_store_untracked": [r.to_dict() for r in got["relay_store_untracked"]] == expected,
             "relay_store_cold": [r.to_dict() for r in got["relay_store_cold"]] == expected,
             "peer": got["peer"] == expected,
             "reference_pattern": got["reference_pattern"] == expected,
         }
         del got, expected
+        # Tracking starts in the background after the first list.
+        deadline = time.monotonic() + 10
+        while not relay.run_cache_info()["tracking"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         for name, act in actions.items():  # warm-up
             await act()
         for round_no in range(cfg.list_reps):
@@ -294,7 +305,9 @@ async def case_list_runs(cfg: Config, server: RedisServer, admin: redis.Redis) -
                 samples[name].append(time.perf_counter_ns() - start)
                 del result
     finally:
+        tracked = relay.run_cache_info()  # how its calls were served
         await relay.close()
+        await untracked.close()
         await cold.close()
         await peer.close()
         await ref_writer.close()
@@ -304,6 +317,7 @@ async def case_list_runs(cfg: Config, server: RedisServer, admin: redis.Redis) -
         "description": f"list_runs of {cfg.list_size} runs ({CALLS_PER_RUN} calls each), per call",
         "same_result_as_stored": checks,
         "contenders": {name: summarize(s) for name, s in samples.items()},
+        "relay_store_run_cache": tracked,
     }
 
 
@@ -575,6 +589,10 @@ def info_ratios(results: dict[str, Any]) -> dict[str, tuple[str, float | None]]:
         "store_p50_vs_ping_asyncio": ("store_run p50 / PING over asyncio streams", _div(
             _get(results, "store_latency", c, "relay_store", "median_ns"),
             _get(results, "store_latency", c, "ping_asyncio", "median_ns"))),
+        "list_untracked_speedup_vs_peer": ("list_runs(1000), tracking off: speed-up vs peer", _div(
+            lists("peer"), lists("relay_store_untracked"))),
+        "list_untracked_speedup_vs_reference": ("list_runs(1000), tracking off: speed-up vs reference pattern", _div(
+            lists("reference_pattern"), lists("relay_store_untracked"))),
         "list_cold_speedup_vs_peer": ("list_runs(1000), run cache off: speed-up vs peer", _div(
             lists("peer"), lists("relay_store_cold"))),
         "list_cold_speedup_vs_reference": ("list_runs(1000), run cache off: speed-up vs reference pattern", _div(

@@ -74,11 +74,20 @@ class RedisServer:
             args += ["--requirepass", self.password]
         args += self.extra_args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self._wait_until_up()
+        except BaseException:
+            self.stop()  # a server that never came up is not left running
+            raise
+        return self
+
+    def _wait_until_up(self) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + 10
         while True:
             try:
                 if self.client(protocol=2).ping():
-                    return self
+                    return
             except redis.exceptions.ConnectionError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -105,7 +114,11 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> RedisServer:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(self, *exc: Any) -> None:
         self.close()

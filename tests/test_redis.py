@@ -324,16 +324,33 @@ def numbered(agent: str, n: int) -> list[rs.RunRecord]:
     return [rs.RunRecord(agent_id=agent, calls=[rs.CallRecord(kind="llm", name=f"c{i}")]) for i in range(n)]
 
 
+async def stored_and_listed(backend: rs.RedisBackend, agent: str, n: int, times: int) -> list[rs.RunRecord]:
+    """Stores `n` runs and lists them `times` times, a little apart (time
+    enough for a tracking connection to open, were it going to)."""
+    runs = numbered(agent, n)
+    for r in runs:
+        await backend.store_run(r)
+    for _ in range(times):
+        assert await backend.list_runs(agent) == runs
+        await asyncio.sleep(0.01)
+    return runs
+
+
+async def stored_and_tracked(backend: rs.RedisBackend, agent: str, n: int) -> list[rs.RunRecord]:
+    runs = numbered(agent, n)
+    for r in runs:
+        await backend.store_run(r)
+    await tracking(backend, agent)
+    return runs
+
+
 async def test_tracked_runs_are_not_read_again_until_redis_says_they_changed(redis_server: RedisServer) -> None:
     """With client tracking, a list reads only the index: Redis tells the
     backend of every change before it answers that LRANGE, so a change that
     finished before the call is always seen, with no wait."""
     c = redis_server.client()
     async with await rs.RedisBackend.connect(redis_server.url, "tracked:") as b:
-        runs = numbered("t", 50)
-        for r in runs:
-            await b.store_run(r)
-        await tracking(b, "t")
+        runs = await stored_and_tracked(b, "t", 50)
         before = b.run_cache_info()
         assert await b.list_runs("t") == runs
         after = b.run_cache_info()
@@ -367,10 +384,7 @@ async def test_tracking_survives_a_flush_and_a_dropped_connection() -> None:
     with RedisServer() as server:
         c = server.client()
         async with await rs.RedisBackend.connect(server.url, "tracked:") as b:
-            runs = numbered("t", 20)
-            for r in runs:
-                await b.store_run(r)
-            await tracking(b, "t")
+            runs = await stored_and_tracked(b, "t", 20)
             c.flushdb()
             assert await b.list_runs("t") == []
             for r in runs:
@@ -438,12 +452,7 @@ async def test_a_server_that_refuses_tracking_is_listed_untracked(refusal: list[
     with RedisServer(extra_args=refusal) as server:
         c = server.client(protocol=2)
         async with await rs.RedisBackend.connect(server.url, "tracked:") as b:
-            runs = numbered("t", 20)
-            for r in runs:
-                await b.store_run(r)
-            for _ in range(20):
-                assert await b.list_runs("t") == runs
-                await asyncio.sleep(0.01)
+            runs = await stored_and_listed(b, "t", 20, times=20)
             c.set(f"tracked:runs:t:{runs[2].id}", runs[2].replace(ended_at=T1).to_json())
             assert (await b.list_runs("t"))[2] == runs[2].replace(ended_at=T1)
             info = b.run_cache_info()
@@ -453,12 +462,7 @@ async def test_a_server_that_refuses_tracking_is_listed_untracked(refusal: list[
 
 async def test_client_tracking_can_be_turned_off(redis_server: RedisServer) -> None:
     async with await rs.RedisBackend.connect(redis_server.url, "untracked:", client_tracking=False) as b:
-        runs = numbered("t", 10)
-        for r in runs:
-            await b.store_run(r)
-        for _ in range(10):
-            assert await b.list_runs("t") == runs
-            await asyncio.sleep(0.01)
+        await stored_and_listed(b, "t", 10, times=10)
         info = b.run_cache_info()
         assert (info["tracking"], info["tracked_hits"], info["hits"]) == (0, 0, 90)
     b = await rs.open_backend({"kind": "redis", "config": {"url": redis_server.url, "client_tracking": False}})

@@ -129,6 +129,8 @@ class FaultyProxy:
 
     - `delay`: one-way latency in seconds, in each direction;
     - `stall()` / `resume()`: hold every byte (connections stay open);
+    - `hold(n)` / `release(n)`: hold the replies of the n-th connection made
+      (from 0) only;
     - `cut()`: abort every open connection, as a crashed peer or NAT would;
     - `blackhole`: accept connections and never answer (a hung server).
     """
@@ -140,6 +142,7 @@ class FaultyProxy:
         self.connections_made = 0
         self._open = asyncio.Event()
         self._open.set()
+        self._replies_open: dict[int, asyncio.Event] = {}
         self._transports: set[asyncio.WriteTransport] = set()
         self._server: asyncio.Server | None = None
         self.port = 0
@@ -159,6 +162,12 @@ class FaultyProxy:
     def resume(self) -> None:
         self._open.set()
 
+    def hold(self, n: int) -> None:
+        self._replies_open.setdefault(n, asyncio.Event()).clear()
+
+    def release(self, n: int) -> None:
+        self._replies_open.setdefault(n, asyncio.Event()).set()
+
     def cut(self) -> None:
         for t in list(self._transports):
             t.abort()
@@ -172,7 +181,11 @@ class FaultyProxy:
             await self._server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections_made += 1
+        index, self.connections_made = self.connections_made, self.connections_made + 1
+        replies_open = self._replies_open.get(index)
+        if replies_open is None:  # not held before it was made
+            replies_open = self._replies_open[index] = asyncio.Event()
+            replies_open.set()
         self._transports.add(writer.transport)
         if self.blackhole:
             try:
@@ -188,13 +201,15 @@ class FaultyProxy:
             return
         self._transports.add(up_writer.transport)
         await asyncio.gather(
-            self._pump(reader, up_writer), self._pump(up_reader, writer), return_exceptions=True
+            self._pump(reader, up_writer), self._pump(up_reader, writer, replies_open), return_exceptions=True
         )
         for w in (writer, up_writer):
             self._transports.discard(w.transport)
             w.transport.abort()
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gate: asyncio.Event | None = None
+    ) -> None:
         """Forwards one direction, each chunk `delay` seconds after it was read.
 
         The delay is a link's latency: chunks in flight do not wait for one
@@ -209,6 +224,8 @@ class FaultyProxy:
                 if (wait := item[0] - loop.time()) > 0:
                     await asyncio.sleep(wait)
                 await self._open.wait()
+                if gate is not None:
+                    await gate.wait()
                 writer.write(data)
                 await writer.drain()
             # End of stream from the sender: pass it on once all is written.

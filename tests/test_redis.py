@@ -447,6 +447,59 @@ async def test_a_tracked_list_is_never_older_than_a_write_that_finished_before_i
         assert b.run_cache_info()["tracking"] == 1
 
 
+async def test_a_read_on_a_connection_given_up_meanwhile_is_not_trusted(redis_server: RedisServer) -> None:
+    """A list still reading on a tracking connection that another call gave
+    up (no answer in time) while a new one opened: what it reads must not
+    count as tracked by the new connection, or a later change would never
+    be heard of once the old connection closes."""
+    proxy = await FaultyProxy(redis_server.port).start()
+    c = redis_server.client()
+    try:
+        async with await rs.RedisBackend.connect(proxy.url, "orphan:", response_timeout=1.0) as b:
+            runs = await stored_and_tracked(b, "x", 3)
+            await b.store_run(rs.RunRecord(agent_id="a"))
+            assert proxy.connections_made == 2  # the backend's, and tracking
+            proxy.hold(1)
+            slow = asyncio.ensure_future(b.list_runs("a"))  # gets no answer: tracking given up
+            await asyncio.sleep(0.8)
+            held = asyncio.ensure_future(b.list_runs("x"))  # still on the held connection
+            with pytest.raises(rs.StorageError, match="no answer"):
+                await slow
+            await b.list_runs("a")  # opens another tracking connection
+            deadline = time.monotonic() + 5
+            while not b.run_cache_info()["tracking"]:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            assert proxy.connections_made == 3
+            proxy.release(1)
+            assert await held == runs
+            del held
+            await asyncio.sleep(0.2)  # the given-up connection closes
+            changed = runs[0].replace(ended_at=T1)
+            c.set(f"orphan:runs:x:{runs[0].id}", changed.to_json())
+            assert (await b.list_runs("x"))[0] == changed
+    finally:
+        await proxy.close()
+
+
+async def test_a_server_busy_when_tracking_starts_is_asked_again() -> None:
+    with RedisServer(extra_args=["--busy-reply-threshold", "50"]) as server:
+        async with await rs.RedisBackend.connect(server.url, "busy:") as b:
+            await b.store_run(rs.RunRecord(agent_id="a"))
+            script = ("local t = redis.call('TIME') local stop = t[1] * 1e6 + t[2] + 600000 "
+                      "repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] >= stop")
+            busy = asyncio.get_running_loop().run_in_executor(None, server.client(protocol=2).eval, script, 0)
+            await asyncio.sleep(0.2)
+            with pytest.raises(rs.StorageError, match="BUSY"):
+                await b.list_runs("a")  # tracking starts opening, and is told BUSY
+            await busy
+            deadline = time.monotonic() + 8
+            while not b.run_cache_info()["tracking"]:
+                assert time.monotonic() < deadline, "tracking was given up for good"
+                await b.list_runs("a")
+                await asyncio.sleep(0.05)
+
+
 @pytest.mark.parametrize("refusal", [["--rename-command", "CLIENT", ""], ["--rename-command", "HELLO", ""]])
 async def test_a_server_that_refuses_tracking_is_listed_untracked(refusal: list[str]) -> None:
     with RedisServer(extra_args=refusal) as server:
@@ -458,6 +511,13 @@ async def test_a_server_that_refuses_tracking_is_listed_untracked(refusal: list[
             info = b.run_cache_info()
             assert info["tracking"] == 0 and info["tracked_hits"] == 0
             assert info["hits"] > 0, "the text comparison still saves decoding"
+            # Refused for good: not asked again, even after the retry delay.
+            connections = c.info("stats")["total_connections_received"]
+            await asyncio.sleep(2.5)
+            for _ in range(5):
+                await b.list_runs("t")
+                await asyncio.sleep(0.05)
+            assert c.info("stats")["total_connections_received"] == connections
 
 
 async def test_client_tracking_can_be_turned_off(redis_server: RedisServer) -> None:

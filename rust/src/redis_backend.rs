@@ -192,8 +192,9 @@ struct Tracked {
 }
 
 /// After a failed attempt to open the tracking connection (the server
-/// unreachable for a moment), lists read every run until this has passed.
-const TRACKING_RETRY: Duration = Duration::from_secs(10);
+/// unreachable or busy for a moment), lists read every run until this has
+/// passed. An attempt costs one connection made in the background.
+const TRACKING_RETRY: Duration = Duration::from_secs(2);
 
 impl Tracking {
     fn new(on: bool) -> Self {
@@ -290,14 +291,25 @@ async fn open_tracking(runs: Weak<Mutex<RunsRead>>, client: redis::Client, id: u
     };
 }
 
-/// The server answered, and the answer was no.
+/// The server answered, and the answer will stay no: it has no RESP3 or no
+/// such command, or this user may not run it. (A busy, loading or failing
+/// over server says no only for now; that is retried.)
 fn refused(e: &RedisError) -> bool {
-    matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension | ErrorKind::RESP3NotSupported)
+    match e.kind() {
+        ErrorKind::RESP3NotSupported | ErrorKind::Server(redis::ServerErrorKind::NoPerm) => true,
+        ErrorKind::Server(redis::ServerErrorKind::ResponseError) => {
+            let said = e.detail().unwrap_or_default().to_ascii_lowercase();
+            ["unknown command", "unknown subcommand", "unknown option", "syntax error"].iter().any(|no| said.contains(no))
+        }
+        _ => false,
+    }
 }
 
-/// The connection a command went out on is gone.
+/// The connection a command went out on is gone (a late reply is told
+/// apart first: it fails the call rather than being retried).
 fn lost(e: &RedisError) -> bool {
-    e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal() || e.is_unrecoverable_error()
+    !e.is_timeout()
+        && (e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal() || e.is_unrecoverable_error())
 }
 
 /// Redis storage shared across processes; cheap to clone.
@@ -464,23 +476,41 @@ impl RedisBackend {
 
     /// Runs a command on the tracking connection. `Ok(None)`: that
     /// connection is gone (it is opened again later), and the caller reads
-    /// untracked instead, as `exec` would retry on a fresh connection.
+    /// untracked instead, as `exec` would retry on a fresh connection. A
+    /// connection that does not answer in time is given up too (it may be
+    /// silently dead, and the next call should not wait on it again), but
+    /// the call fails as any call does that gets no answer within
+    /// `response_timeout`, rather than taking that long once more.
     async fn exec_tracked<T, Fut>(&self, via: &Tracked, op: &str, key: &str, attempt: Fut) -> Result<Option<T>>
     where
         Fut: Future<Output = RedisResult<T>>,
     {
         match tokio::time::timeout(self.inner.response_timeout, attempt).await {
             Ok(Ok(v)) => Ok(Some(v)),
+            Ok(Err(e)) if e.is_timeout() => {
+                self.give_up_tracking(via);
+                Err(self.no_answer(op, key))
+            }
             Ok(Err(e)) if lost(&e) => {
-                let mut read = self.runs_read();
-                read.tracking.forget_all();
-                if matches!(read.tracking.link, Link::Up { id, .. } if id == via.id) {
-                    read.tracking.link = Link::Down { retry_at: None };
-                }
+                self.give_up_tracking(via);
                 Ok(None)
             }
             Ok(Err(e)) => Err(self.failed(op, key, &e)),
-            Err(_) => Err(self.no_answer(op, key)),
+            Err(_) => {
+                self.give_up_tracking(via);
+                Err(self.no_answer(op, key))
+            }
+        }
+    }
+
+    /// Stops using the tracking connection `via` (calls still holding it
+    /// finish on it, but what they read is not tracked: its epoch is over),
+    /// and opens another on the next list.
+    fn give_up_tracking(&self, via: &Tracked) {
+        let mut read = self.runs_read();
+        read.tracking.forget_all();
+        if matches!(read.tracking.link, Link::Up { id, .. } if id == via.id) {
+            read.tracking.link = Link::Down { retry_at: None };
         }
     }
 
@@ -575,7 +605,11 @@ impl RedisBackend {
         via: Option<&Tracked>,
     ) -> Result<(Vec<Option<Vec<u8>>>, Option<Seen>)> {
         if let Some(via) = via {
-            let seen = self.runs_read().tracking.seen();
+            // The epoch of the connection the read goes out on, which may be
+            // gone by the time it is answered: marked with the current one
+            // instead, its entries could outlive the only connection Redis
+            // would have told of a change.
+            let seen = Seen { epoch: via.epoch, ..self.runs_read().tracking.seen() };
             let mut conn = via.conn.clone();
             let mut pipe = redis::pipe();
             pipe.cmd("CLIENT").arg("CACHING").arg("YES").ignore().cmd("MGET").arg(keys);
@@ -639,7 +673,9 @@ impl RedisBackend {
     pub fn close_now(&self) {
         self.inner.closed.store(true, Ordering::Release);
         // Closes the tracking connection now rather than with the backend.
-        self.runs_read().tracking.link = Link::Off;
+        let mut read = self.runs_read();
+        read.tracking.link = Link::Off;
+        read.tracking.forget_all();
     }
 }
 

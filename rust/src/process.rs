@@ -5,7 +5,7 @@
 //! by the parent's threads would hang the child forever. A [`PerProcess`]
 //! value is made anew the first time a process asks for it.
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// Which process this is. The pid alone is not enough: once a process has
 /// exited, a grandchild of it can be given its pid and would take the dead
@@ -19,33 +19,58 @@ pub struct ProcessId {
 
 static FORKS: AtomicU64 = AtomicU64::new(0);
 
+/// The pid, kept here because `getpid` is a system call each time (glibc
+/// stopped caching it), and every storage call asks: three system calls a
+/// `store_run`. Set when the fork handler is registered and again by that
+/// handler in each child. (A child made without the handler, by a raw
+/// `clone`, would be missed; `fork`, `os.fork` and `multiprocessing` all run
+/// it, and `vfork`/`posix_spawn` children exec before they could call us.)
+#[cfg(unix)]
+static PID: AtomicU32 = AtomicU32::new(0);
+
+/// Whether a thread has taken on registering [`count_fork`], and whether it is done.
+#[cfg(unix)]
+static CLAIMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+#[cfg(unix)]
+static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Runs in the child, right after `fork`, before any other code of it.
 #[cfg(unix)]
 extern "C" fn count_fork() {
+    // SAFETY: getpid is async-signal-safe, so allowed here.
+    PID.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
     FORKS.fetch_add(1, Ordering::Relaxed);
 }
 
 impl ProcessId {
     pub fn current() -> ProcessId {
         // Registered before anything that depends on it is made, and so
-        // before any fork that could copy such a thing.
-        // A plain read once registered, as this runs on every call. (Not a
+        // before any fork that could copy such a thing. A plain read once
+        // registered, as this runs on every call. One thread claims the
+        // registration and the others go on without waiting for it (not a
         // `Once`: a fork while another thread ran it would leave the child's
-        // copy stuck half-run. Two threads racing here may both register,
-        // which only makes a child count its fork twice; the module
-        // registers at import, before any thread of ours exists.)
+        // copy waiting forever); registering twice would make a child count
+        // its fork twice. The module registers at import, before any thread
+        // of ours exists, so in practice nobody races here.
         #[cfg(unix)]
         {
-            static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-            if !REGISTERED.load(Ordering::Acquire) {
-                // SAFETY: the handler only increments an atomic, which is
-                // allowed in a child between fork and exec.
+            if !REGISTERED.load(Ordering::Acquire) && !CLAIMED.swap(true, Ordering::AcqRel) {
+                PID.store(std::process::id(), Ordering::Relaxed);
+                // SAFETY: the handler only calls getpid and stores atomics,
+                // which is allowed in a child between fork and exec.
                 let failed = unsafe { libc::pthread_atfork(None, None, Some(count_fork)) };
                 assert_eq!(failed, 0, "pthread_atfork failed");
                 REGISTERED.store(true, Ordering::Release);
             }
         }
-        ProcessId { pid: std::process::id(), forks: FORKS.load(Ordering::Relaxed) }
+        #[cfg(unix)]
+        let pid = match PID.load(Ordering::Relaxed) {
+            0 => std::process::id(), // another thread is registering
+            pid => pid,
+        };
+        #[cfg(not(unix))]
+        let pid = std::process::id();
+        ProcessId { pid, forks: FORKS.load(Ordering::Relaxed) }
     }
 }
 
@@ -125,14 +150,22 @@ mod tests {
 
     #[test]
     fn a_forked_child_counts_the_fork() {
+        let _ = ProcessId::current();
+        // Another test's thread may have claimed the registration first.
+        while !super::REGISTERED.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::yield_now();
+        }
         let parent = ProcessId::current();
+        assert_eq!(parent.pid, std::process::id(), "the kept pid is the real one");
         // SAFETY: the child only reads atomics and the pid, then exits
         // without running any destructor.
         match unsafe { libc::fork() } {
             -1 => panic!("fork failed"),
             0 => {
                 let child = ProcessId::current();
-                let ok = child.forks == parent.forks + 1 && child.pid != parent.pid;
+                let ok = child.forks == parent.forks + 1
+                    && child.pid != parent.pid
+                    && child.pid == unsafe { libc::getpid() } as u32;
                 unsafe { libc::_exit(if ok { 0 } else { 1 }) }
             }
             pid => {

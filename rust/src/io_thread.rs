@@ -168,11 +168,16 @@ impl IoThread {
     {
         let activity = self.activity.clone();
         self.handle.spawn(async move {
-            let _running = Running::new(activity.clone());
-            if activity.burst.load(Ordering::Relaxed) {
+            let running = Running::new(activity);
+            // In a burst, yield first (see the module's notes). A call that
+            // starts just as a burst ends does not, so it may reach Redis
+            // before calls made just before it, as it may through a pool of
+            // connections; calls awaited one after another keep their order.
+            if running.0.burst.load(Ordering::Relaxed) {
                 tokio::task::yield_now().await;
             }
             work.await;
+            drop(running);
         })
     }
 

@@ -208,7 +208,10 @@ impl Wire for f64 {
 /// Relay; any RFC 3339 offset is read and normalised to UTC.
 impl Wire for DateTime<Utc> {
     fn ser<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        match crate::timestamp::Written::of(self) {
+            Some(text) => s.serialize_str(text.as_str()),
+            None => s.serialize_str(&self.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        }
     }
     fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;

@@ -235,14 +235,15 @@ mod tests {
         assert_eq!(Written::of(&Utc.with_ymd_and_hms(2024, 2, 29, 1, 2, 3).unwrap()).unwrap().as_str(), "2024-02-29T01:02:03Z");
     }
 
+    /// 2016-12-31T23:59:60.5Z, which chrono holds as 1.5 s into 23:59:59.
+    fn leap_second() -> DateTime<Utc> {
+        NaiveDate::from_ymd_opt(2016, 12, 31).unwrap().and_hms_nano_opt(23, 59, 59, 1_500_000_000).unwrap().and_utc()
+    }
+
     /// Leap seconds and years chrono writes in other forms are left to chrono.
     #[test]
     fn written_leaves_the_rest_to_chrono() {
-        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
-            .unwrap()
-            .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
-            .unwrap()
-            .and_utc();
+        let leap = leap_second();
         assert!(Written::of(&leap).is_none());
         for year in [0, -1, 10000, 262_142] {
             let dt = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap().with_year(year).unwrap();
@@ -252,11 +253,7 @@ mod tests {
 
     #[test]
     fn leap_seconds_are_chrono_s() {
-        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
-            .unwrap()
-            .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
-            .unwrap()
-            .and_utc();
+        let leap = leap_second();
         assert_eq!(leap.to_rfc3339_opts(SecondsFormat::AutoSi, true), "2016-12-31T23:59:60.500Z");
         assert_eq!(parse_common(b"2016-12-31T23:59:60.500Z"), None);
         assert_eq!(parse("2016-12-31T23:59:60.500Z"), Ok(leap));

@@ -1096,6 +1096,19 @@ async def test_an_idle_process_stops_spinning(redis_backend: rs.RedisBackend) ->
     assert used < 0.1, f"{used:.3f} s of CPU while idle"
 
 
+async def test_the_event_loop_sleeps_once_results_are_handed_over(redis_backend: rs.RedisBackend) -> None:
+    """Results reach the loop through a descriptor it watches; each wake-up
+    is taken when the results are, so an idle loop is not woken again and
+    again (it would burn its thread's CPU)."""
+    await asyncio.gather(*(redis_backend.load_plan(f"a{i}") for i in range(50)))
+    for i in range(20):
+        await redis_backend.load_plan(f"b{i}")
+    before = time.thread_time()
+    await asyncio.sleep(0.3)
+    used = time.thread_time() - before
+    assert used < 0.05, f"{used:.3f} s of the loop thread's CPU while idle"
+
+
 @pytest.mark.parametrize(("setting", "expected"), [(None, 200), ("", 200), ("0", 0), ("100000", 100000)])
 def test_the_io_spin_setting_is_read_at_import(redis_server: RedisServer, setting: str | None, expected: int) -> None:
     script = (

@@ -62,8 +62,7 @@ fn parse_common(b: &[u8]) -> Option<DateTime<Utc>> {
 }
 
 /// A timestamp as chrono writes it with `SecondsFormat::AutoSi` and `Z`,
-/// built in place: chrono's writer goes through `fmt` and a fresh `String`
-/// for each of the dozen timestamps in a run.
+/// built in a stack buffer (see the module's notes for why).
 pub struct Written {
     buf: [u8; 30],
     len: usize,
